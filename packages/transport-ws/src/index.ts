@@ -1,1 +1,166 @@
-export {};
+// MQTT over WebSocket (section 6) with `ws`: binary frames only, subprotocol "mqtt" (or the
+// MQTT 3.1 "mqttv3.1"), path /mqtt by default, on its own HTTP server or an existing one.
+// Frames are not packets: the driver's decoder reassembles the byte stream ([MQTT-6.0.0-2]).
+import * as http from "node:http";
+import type { IncomingMessage } from "node:http";
+import type { Duplex as NodeDuplex } from "node:stream";
+import { WebSocket, WebSocketServer } from "ws";
+import type { Duplex, Transport } from "@harbormq/broker";
+
+export interface WsTransportOptions {
+  /** Default "0.0.0.0"; ignored with `server`. */
+  readonly host?: string;
+  /** 0 picks an ephemeral port. Default 8080; ignored with `server`. */
+  readonly port?: number;
+  /** Default "/mqtt". */
+  readonly path?: string;
+  /** Attach to this HTTP(S) server instead of creating one; upgrades on other paths are left alone. */
+  readonly server?: http.Server;
+  /** bufferedAmount above which `write` returns false. Default 64 KiB. */
+  readonly highWaterMark?: number;
+  /** Largest WebSocket message accepted (bytes). Default 256 MiB + a few, like MQTT's own limit. */
+  readonly maxPayload?: number;
+}
+
+/** Subprotocols we accept, in order of preference ([MQTT-6.0.0-4]). */
+const protocols = ["mqtt", "mqttv3.1"];
+
+/** Wraps an open WebSocket as a Duplex. `socket` is its TCP socket (for 'drain'); used for the
+ *  client end in tests too. */
+export function webSocketDuplex(
+  ws: WebSocket,
+  remote: string,
+  options: { highWaterMark?: number; socket?: NodeDuplex } = {},
+): Duplex {
+  const highWaterMark = options.highWaterMark ?? 64 * 1024;
+  let error: Error | undefined;
+  let closed = false;
+  let needDrain = false;
+  let closeListeners: ((error?: Error) => void)[] = [];
+  let drainListener: (() => void) | undefined;
+  ws.binaryType = "nodebuffer";
+  ws.on("error", (err) => {
+    error ??= err;
+  });
+  ws.on("close", () => {
+    closed = true;
+    const listeners = closeListeners;
+    closeListeners = [];
+    for (const listener of listeners) listener(error);
+  });
+  const onSocketDrain = () => {
+    if (!needDrain || ws.bufferedAmount >= highWaterMark) return;
+    needDrain = false;
+    drainListener?.();
+  };
+  options.socket?.on("drain", onSocketDrain);
+  return {
+    remote,
+    write(bytes) {
+      if (closed || ws.readyState !== WebSocket.OPEN) return false;
+      ws.send(bytes, { binary: true });
+      if (ws.bufferedAmount >= highWaterMark) {
+        needDrain = true;
+        return false;
+      }
+      return true;
+    },
+    close() {
+      if (closed) return;
+      if (ws.readyState === WebSocket.CONNECTING) ws.terminate();
+      else ws.close(1000);
+    },
+    pause() {
+      if (ws.readyState === WebSocket.OPEN) ws.pause();
+    },
+    resume() {
+      if (ws.readyState === WebSocket.OPEN) ws.resume();
+    },
+    onData(listener) {
+      ws.on("message", (data, isBinary) => {
+        // [MQTT-6.0.0-1] only binary frames carry MQTT; anything else closes the connection.
+        if (!isBinary) {
+          error ??= new Error("text frame on an MQTT WebSocket");
+          ws.close(1003, "binary frames only");
+          return;
+        }
+        if (Array.isArray(data)) for (const part of data) listener(part);
+        else if (data instanceof ArrayBuffer) listener(new Uint8Array(data));
+        else listener(data);
+      });
+    },
+    onClose(listener) {
+      if (closed) queueMicrotask(() => listener(error));
+      else closeListeners.push(listener);
+    },
+    onDrain(listener) {
+      drainListener = listener;
+    },
+  };
+}
+
+function remoteOf(req: IncomingMessage): string {
+  const address = req.socket.remoteAddress ?? "?";
+  const host = address.includes(":") ? `[${address}]` : address;
+  return `ws://${host}:${req.socket.remotePort ?? 0}`;
+}
+
+/** MQTT over WebSocket. */
+export function wsTransport(options: WsTransportOptions = {}): Transport {
+  const path = options.path ?? "/mqtt";
+  const highWaterMark = options.highWaterMark ?? 64 * 1024;
+  const own = options.server === undefined;
+  const server = options.server ?? http.createServer((_req, res) => {
+    res.writeHead(426, { "content-type": "text/plain" }).end("MQTT over WebSocket only\n");
+  });
+  const wss = new WebSocketServer({
+    noServer: true,
+    perMessageDeflate: false,
+    maxPayload: options.maxPayload ?? 268_435_460,
+    handleProtocols: (offered) => protocols.find((p) => offered.has(p)) ?? false,
+  });
+  let onUpgrade: ((req: IncomingMessage, socket: NodeDuplex, head: Buffer) => void) | undefined;
+  let listening = false;
+  return {
+    name: "ws",
+    listen(accept) {
+      onUpgrade = (req, socket, head) => {
+        const url = new URL(req.url ?? "/", "http://localhost");
+        if (url.pathname !== path) {
+          if (own) socket.destroy();
+          return;
+        }
+        socket.on("error", () => socket.destroy());
+        wss.handleUpgrade(req, socket, head, (ws) => {
+          accept(webSocketDuplex(ws, remoteOf(req), { highWaterMark, socket: req.socket }));
+        });
+      };
+      server.on("upgrade", onUpgrade);
+      listening = true;
+      if (!own || server.listening) return Promise.resolve();
+      return new Promise((resolve, reject) => {
+        server.once("error", reject);
+        server.listen(options.port ?? 8080, options.host ?? "0.0.0.0", () => {
+          server.off("error", reject);
+          resolve();
+        });
+      });
+    },
+    close() {
+      if (!listening) return Promise.resolve();
+      listening = false;
+      if (onUpgrade !== undefined) server.off("upgrade", onUpgrade);
+      // Stops accepting at once; existing WebSockets are closed by the driver.
+      if (own) {
+        server.close();
+        server.closeIdleConnections();
+      }
+      return Promise.resolve();
+    },
+    address() {
+      const address = server.address();
+      if (address === null || typeof address === "string") return undefined;
+      return { host: address.address, port: address.port };
+    },
+  };
+}

@@ -1,0 +1,48 @@
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, readFileSync } from "node:fs";
+import * as net from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import * as tls from "node:tls";
+import type { Duplex, Transport } from "@harbormq/broker";
+import { socketDuplex, tcpTransport, tlsTransport } from "@harbormq/transport-tcp";
+import { transportConformance } from "../../broker/test/transport-conformance.js";
+
+function connectTcp(t: Transport): Promise<Duplex> {
+  const { port } = t.address()!;
+  return new Promise((resolve, reject) => {
+    const socket = net.connect(port, "127.0.0.1", () => resolve(socketDuplex(socket)));
+    socket.once("error", reject);
+  });
+}
+
+/** A throwaway self-signed certificate for localhost, made with openssl at run time. */
+export function selfSigned(): { cert: string; key: string; dir: string } {
+  const dir = mkdtempSync(join(tmpdir(), "harbormq-tls-"));
+  const cert = join(dir, "cert.pem");
+  const key = join(dir, "key.pem");
+  execFileSync("openssl", ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost",
+    "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1", "-keyout", key, "-out", cert], { stdio: "ignore" });
+  return { cert, key, dir };
+}
+
+const pems = selfSigned();
+
+function connectTls(t: Transport): Promise<Duplex> {
+  const { port } = t.address()!;
+  return new Promise((resolve, reject) => {
+    const socket = tls.connect({ port, host: "127.0.0.1", ca: readFileSync(pems.cert), servername: "localhost" }, () =>
+      resolve(socketDuplex(socket)),
+    );
+    socket.once("error", reject);
+  });
+}
+
+transportConformance("tcp", () => tcpTransport({ host: "127.0.0.1", port: 0 }), connectTcp);
+// Paths for one, PEM text for the other: both forms are accepted.
+transportConformance("tls (files)", () => tlsTransport({ host: "127.0.0.1", port: 0, cert: pems.cert, key: pems.key }), connectTls);
+transportConformance(
+  "tls (PEM text)",
+  () => tlsTransport({ host: "127.0.0.1", port: 0, cert: readFileSync(pems.cert, "utf8"), key: readFileSync(pems.key, "utf8") }),
+  connectTls,
+);

@@ -1,0 +1,91 @@
+import * as http from "node:http";
+import { describe, expect, it } from "vitest";
+import { WebSocket } from "ws";
+import type { Duplex, Transport } from "@harbormq/broker";
+import { webSocketDuplex, wsTransport } from "@harbormq/transport-ws";
+import { Sink, transportConformance, until } from "../../broker/test/transport-conformance.js";
+
+function open(url: string, protocols: string[] = ["mqtt"]): Promise<WebSocket> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(url, protocols);
+    ws.once("open", () => resolve(ws));
+    ws.once("error", reject);
+  });
+}
+
+async function connectWs(t: Transport): Promise<Duplex> {
+  const { port } = t.address()!;
+  const ws = await open(`ws://127.0.0.1:${port}/mqtt`);
+  return webSocketDuplex(ws, "client", { socket: (ws as unknown as { _socket: import("node:net").Socket })._socket });
+}
+
+transportConformance("ws", () => wsTransport({ host: "127.0.0.1", port: 0 }), connectWs);
+
+describe("MQTT 3.1.1", () => {
+  it("[MQTT-6.0.0-4] selects the subprotocol mqtt, or mqttv3.1 for MQTT 3.1 clients", async () => {
+    const t = wsTransport({ host: "127.0.0.1", port: 0 });
+    await t.listen(() => {});
+    const url = `ws://127.0.0.1:${t.address()!.port}/mqtt`;
+    const a = await open(url, ["foo", "mqtt"]);
+    expect(a.protocol).toBe("mqtt");
+    const b = await open(url, ["mqttv3.1"]);
+    expect(b.protocol).toBe("mqttv3.1");
+    a.terminate();
+    b.terminate();
+    await t.close();
+  });
+
+  it("[MQTT-6.0.0-1] closes the connection on a text frame", async () => {
+    const t = wsTransport({ host: "127.0.0.1", port: 0 });
+    let server: Sink | undefined;
+    await t.listen((d) => (server = new Sink(d)));
+    const ws = await open(`ws://127.0.0.1:${t.address()!.port}/mqtt`);
+    await until(() => server !== undefined);
+    ws.send("hello");
+    await until(() => server!.closes === 1, "close");
+    expect(server!.bytes).toBe(0);
+    await t.close();
+  });
+
+  it("[MQTT-6.0.0-2] delivers bytes of every binary frame in order, whatever the framing", async () => {
+    const t = wsTransport({ host: "127.0.0.1", port: 0 });
+    let server: Sink | undefined;
+    await t.listen((d) => (server = new Sink(d)));
+    const ws = await open(`ws://127.0.0.1:${t.address()!.port}/mqtt`);
+    await until(() => server !== undefined);
+    ws.send(Uint8Array.from([1, 2]));
+    ws.send(Uint8Array.from([3]));
+    ws.send(Uint8Array.from([4, 5, 6]));
+    await until(() => server!.bytes === 6);
+    expect(Array.from(server!.concat())).toEqual([1, 2, 3, 4, 5, 6]);
+    ws.terminate();
+    await t.close();
+  });
+});
+
+describe("wsTransport", () => {
+  it("attaches to an existing http.Server on a custom path and leaves other upgrades alone", async () => {
+    const server = http.createServer((_req, res) => res.end("hello"));
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    const t = wsTransport({ server, path: "/broker" });
+    let accepted = 0;
+    await t.listen(() => accepted++);
+    const port = (server.address() as import("node:net").AddressInfo).port;
+    const ws = await open(`ws://127.0.0.1:${port}/broker`);
+    await until(() => accepted === 1);
+    expect(t.address()?.port).toBe(port);
+    const body = await (await fetch(`http://127.0.0.1:${port}/`)).text();
+    expect(body).toBe("hello");
+    ws.terminate();
+    await t.close();
+    server.closeAllConnections();
+    await new Promise((resolve) => server.close(resolve));
+  });
+
+  it("rejects upgrades on other paths of its own server", async () => {
+    const t = wsTransport({ host: "127.0.0.1", port: 0 });
+    await t.listen(() => {});
+    await expect(open(`ws://127.0.0.1:${t.address()!.port}/other`)).rejects.toThrow();
+    await t.close();
+  });
+});
