@@ -1,0 +1,314 @@
+// TopicTree: the section 4.7 examples through the trie, and model-based properties against the
+// one-filter predicate `matches` over a plain Map of subscriptions.
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import { TopicTree, topicMatches as matches } from "@harbormq/core";
+
+type Example = { readonly filter: string; readonly yes: readonly string[]; readonly no: readonly string[] };
+
+const HASH: readonly Example[] = [
+  {
+    filter: "sport/tennis/player1/#",
+    yes: ["sport/tennis/player1", "sport/tennis/player1/ranking", "sport/tennis/player1/score/wimbledon"],
+    no: ["sport/tennis/player2", "sport/tennis", "sport/tennis/player10"],
+  },
+  { filter: "sport/#", yes: ["sport", "sport/", "sport/tennis"], no: ["sports", "/sport"] },
+  { filter: "#", yes: ["sport", "/", "a/b/c"], no: [] },
+];
+const PLUS: readonly Example[] = [
+  {
+    filter: "sport/tennis/+",
+    yes: ["sport/tennis/player1", "sport/tennis/player2", "sport/tennis/"],
+    no: ["sport/tennis/player1/ranking", "sport/tennis"],
+  },
+  { filter: "sport/+", yes: ["sport/"], no: ["sport"] },
+  { filter: "+", yes: ["finance"], no: ["/finance"] },
+  { filter: "+/+", yes: ["/finance", "/"], no: ["finance"] },
+  { filter: "/+", yes: ["/finance"], no: ["finance"] },
+  { filter: "+/tennis/#", yes: ["sport/tennis", "sport/tennis/player1"], no: ["sport/football"] },
+];
+const DOLLAR: readonly Example[] = [
+  { filter: "#", yes: ["SYS/monitor"], no: ["$SYS/monitor/Clients", "$SYS", "$"] },
+  { filter: "+/monitor/Clients", yes: ["SYS/monitor/Clients"], no: ["$SYS/monitor/Clients"] },
+  { filter: "+/#", yes: ["a"], no: ["$SYS/a"] },
+  { filter: "$SYS/#", yes: ["$SYS/monitor/Clients", "$SYS"], no: ["SYS/monitor"] },
+  { filter: "$SYS/monitor/+", yes: ["$SYS/monitor/Clients"], no: [] },
+  { filter: "a/+", yes: ["a/$SYS"], no: ["$a/b"] },
+];
+const EMPTY_LEVELS: readonly Example[] = [
+  { filter: "/", yes: ["/"], no: ["//", "a/"] },
+  { filter: "+/+/+", yes: ["//", "a//b"], no: ["/", "///"] },
+  { filter: "a//b", yes: ["a//b"], no: ["a/b", "a///b"] },
+];
+const NO_NORMALISATION: readonly Example[] = [
+  { filter: "ACCOUNTS", yes: ["ACCOUNTS"], no: ["Accounts"] },
+  { filter: "Accounts payable", yes: ["Accounts payable"], no: ["Accounts  payable"] },
+  { filter: "/finance", yes: ["/finance"], no: ["finance"] },
+  { filter: "caf\u00e9/+", yes: ["caf\u00e9/x"], no: ["cafe\u0301/x"] },
+];
+
+/** Subscribes every filter of the group in one tree; each topic must select exactly the
+ *  filters whose `yes` list names it (and none whose `no` list does). */
+function check(examples: readonly Example[]): void {
+  const tree = new TopicTree<string, number>();
+  examples.forEach((e, i) => tree.add(e.filter, `c${i}`, i));
+  for (const e of examples) {
+    for (const topic of [...e.yes, ...e.no]) {
+      const seen: string[] = [];
+      tree.match(topic, (_s, _v, filter) => seen.push(filter));
+      const expected = examples.filter((x) => x.yes.includes(topic) || (!x.no.includes(topic) && matches(x.filter, topic)));
+      expect(seen.sort(), topic).toEqual(expected.map((x) => x.filter).sort());
+      expect(seen.includes(e.filter), `${e.filter} ~ ${topic}`).toBe(e.yes.includes(topic));
+    }
+  }
+}
+
+describe("MQTT 3.1.1", () => {
+  it("[MQTT-4.7.1-2] '#' matches the parent level and any number of child levels", () => check(HASH));
+  it("[MQTT-4.7.1-3] '+' matches exactly one level, empty levels included", () => check(PLUS));
+  it("[MQTT-4.7.2-1] filters starting with a wildcard do not match topics starting with '$'", () => check(DOLLAR));
+  it("[MQTT-4.7.3-1] empty levels are levels: '/' has two", () => check(EMPTY_LEVELS));
+  it("[MQTT-4.7.3-4] matching does not normalise: case, spaces, leading '/', Unicode forms", () =>
+    check(NO_NORMALISATION));
+  it("[MQTT-4.7.3-3] matches a 65535-byte topic of 32768 levels without exhausting the stack", () => {
+    const topic = new Array<string>(32768).fill("a").join("/");
+    const tree = new TopicTree<string, number>();
+    tree.add(topic, "exact", 1);
+    tree.add(topic.slice(0, -1) + "+", "plus", 2);
+    tree.add("a/#", "hash", 3);
+    tree.add(new Array<string>(32768).fill("+").join("/"), "all-plus", 4);
+    const seen: string[] = [];
+    tree.match(topic, (s) => seen.push(s));
+    expect(seen.sort()).toEqual(["all-plus", "exact", "hash", "plus"]);
+    expect(tree.remove(topic, "exact")).toBe(true);
+    expect(tree.get(topic, "exact")).toBeUndefined();
+  });
+});
+
+describe("MQTT 5.0", () => {
+  it("[MQTT-4.7.1-1] '#' matches the parent level and any number of child levels", () => check(HASH));
+  it("[MQTT-4.7.1-2] '+' matches exactly one level, empty levels included", () => check(PLUS));
+  it("[MQTT-4.7.2-1] filters starting with a wildcard do not match topics starting with '$'", () => check(DOLLAR));
+  it("[MQTT-4.7.3-1] empty levels are levels: '/' has two", () => check(EMPTY_LEVELS));
+  it("[MQTT-4.7.3-4] matching does not normalise: case, spaces, leading '/', Unicode forms", () =>
+    check(NO_NORMALISATION));
+});
+
+describe("TopicTree", () => {
+  it("add reports new pairs, replaces values, and remove reports existing pairs", () => {
+    const tree = new TopicTree<number, string>();
+    expect(tree.add("a/+", 1, "x")).toBe(true);
+    expect(tree.add("a/+", 1, "y")).toBe(false);
+    expect(tree.add("a/+", 2, "z")).toBe(true);
+    expect(tree.size).toBe(2);
+    expect(tree.get("a/+", 1)).toBe("y");
+    expect(tree.get("a/#", 1)).toBeUndefined();
+    const seen: [number, string, string][] = [];
+    tree.match("a/b", (s, v, f) => seen.push([s, v, f]));
+    expect(seen).toEqual([
+      [1, "y", "a/+"],
+      [2, "z", "a/+"],
+    ]);
+    expect(tree.remove("a/+", 3)).toBe(false);
+    expect(tree.remove("a/b", 1)).toBe(false);
+    expect(tree.remove("a", 1)).toBe(false);
+    expect(tree.remove("a/+", 1)).toBe(true);
+    expect(tree.remove("a/+", 1)).toBe(false);
+    expect(tree.size).toBe(1);
+  });
+
+  it("visits a subscriber once per matching filter", () => {
+    const tree = new TopicTree<string, number>();
+    for (const f of ["a/b", "a/+", "a/#", "#", "+/b", "+/+"]) tree.add(f, "s", 0);
+    const seen: string[] = [];
+    tree.match("a/b", (_s, _v, f) => seen.push(f));
+    expect(seen.sort()).toEqual(["#", "+/+", "+/b", "a/#", "a/+", "a/b"]);
+  });
+
+  it("prunes emptied nodes and keeps sibling branches", () => {
+    const tree = new TopicTree<string, number>();
+    tree.add("a/b/c", "s", 0);
+    tree.add("a/+/#", "s", 0);
+    const nodes = tree.nodes;
+    tree.add("a/b/c/d/e", "s", 0);
+    expect(tree.nodes).toBe(nodes + 2);
+    tree.remove("a/b/c/d/e", "s");
+    expect(tree.nodes).toBe(nodes);
+    tree.remove("a/b/c", "s");
+    const seen: string[] = [];
+    tree.match("a/b/c", (_s, _v, f) => seen.push(f));
+    expect(seen).toEqual(["a/+/#"]);
+    tree.remove("a/+/#", "s");
+    expect(tree.nodes).toBe(1);
+    expect(tree.size).toBe(0);
+  });
+
+  it("allows a nested match from inside a visitor", () => {
+    const tree = new TopicTree<string, number>();
+    tree.add("a/+", "x", 1);
+    tree.add("+/b", "y", 2);
+    tree.add("c", "z", 3);
+    const outer: string[] = [];
+    const inner: string[] = [];
+    tree.match("a/b", (s) => {
+      outer.push(s);
+      tree.match("c", (t) => inner.push(t));
+    });
+    expect(outer.sort()).toEqual(["x", "y"]);
+    expect(inner).toEqual(["z", "z"]);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// Properties
+
+const topicArb = fc
+  .array(fc.constantFrom("a", "b", "ab", "", "$", "$a"), { minLength: 1, maxLength: 5 })
+  .map((ls) => ls.join("/"))
+  .filter((t) => t.length > 0);
+const filterArb = fc
+  .tuple(fc.array(fc.constantFrom("a", "b", "ab", "", "$a", "+", "+"), { maxLength: 5 }), fc.boolean())
+  .map(([ls, hash]) => (hash ? [...ls, "#"] : ls).join("/"))
+  .filter((f) => f.length > 0);
+const subscriberArb = fc.integer({ min: 1, max: 4 });
+
+type Model = Map<string, Map<number, number>>;
+type Visit = [number, number, string];
+
+function expected(model: Model, topic: string): Visit[] {
+  const out: Visit[] = [];
+  for (const [filter, subs] of model) if (matches(filter, topic)) for (const [s, v] of subs) out.push([s, v, filter]);
+  return sortVisits(out);
+}
+function actual(tree: TopicTree<number, number>, topic: string): Visit[] {
+  const out: Visit[] = [];
+  tree.match(topic, (s, v, f) => out.push([s, v, f]));
+  return sortVisits(out);
+}
+function sortVisits(v: Visit[]): Visit[] {
+  return v.sort((a, b) => (a[2] < b[2] ? -1 : a[2] > b[2] ? 1 : a[0] - b[0]));
+}
+function modelSize(model: Model): number {
+  let n = 0;
+  for (const subs of model.values()) n += subs.size;
+  return n;
+}
+
+class AddCommand implements fc.Command<Model, TopicTree<number, number>> {
+  constructor(
+    readonly filter: string,
+    readonly subscriber: number,
+    readonly value: number,
+  ) {}
+  check(): boolean {
+    return true;
+  }
+  run(model: Model, tree: TopicTree<number, number>): void {
+    let subs = model.get(this.filter);
+    if (subs === undefined) model.set(this.filter, (subs = new Map()));
+    const isNew = !subs.has(this.subscriber);
+    subs.set(this.subscriber, this.value);
+    expect(tree.add(this.filter, this.subscriber, this.value)).toBe(isNew);
+    expect(tree.size).toBe(modelSize(model));
+  }
+  toString(): string {
+    return `add(${JSON.stringify(this.filter)}, ${this.subscriber}, ${this.value})`;
+  }
+}
+class RemoveCommand implements fc.Command<Model, TopicTree<number, number>> {
+  constructor(
+    readonly filter: string,
+    readonly subscriber: number,
+  ) {}
+  check(): boolean {
+    return true;
+  }
+  run(model: Model, tree: TopicTree<number, number>): void {
+    const subs = model.get(this.filter);
+    const existed = subs?.delete(this.subscriber) ?? false;
+    if (subs?.size === 0) model.delete(this.filter);
+    expect(tree.remove(this.filter, this.subscriber)).toBe(existed);
+    expect(tree.size).toBe(modelSize(model));
+  }
+  toString(): string {
+    return `remove(${JSON.stringify(this.filter)}, ${this.subscriber})`;
+  }
+}
+class MatchCommand implements fc.Command<Model, TopicTree<number, number>> {
+  constructor(readonly topic: string) {}
+  check(): boolean {
+    return true;
+  }
+  run(model: Model, tree: TopicTree<number, number>): void {
+    expect(actual(tree, this.topic)).toEqual(expected(model, this.topic));
+  }
+  toString(): string {
+    return `match(${JSON.stringify(this.topic)})`;
+  }
+}
+/** Removes a subscription the model holds (random removes rarely hit one). */
+class RemoveExistingCommand implements fc.Command<Model, TopicTree<number, number>> {
+  constructor(readonly pick: number) {}
+  check(model: Model): boolean {
+    return model.size > 0;
+  }
+  run(model: Model, tree: TopicTree<number, number>): void {
+    const filters = [...model.keys()];
+    const filter = filters[this.pick % filters.length]!;
+    const subs = model.get(filter)!;
+    const subscriber = [...subs.keys()][this.pick % subs.size]!;
+    new RemoveCommand(filter, subscriber).run(model, tree);
+  }
+  toString(): string {
+    return `removeExisting(${this.pick})`;
+  }
+}
+
+describe("TopicTree (properties)", () => {
+  it("visits exactly the (subscriber, filter) pairs that `matches` selects", () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.tuple(filterArb, subscriberArb), { maxLength: 40 }),
+        fc.array(topicArb, { minLength: 1, maxLength: 10 }),
+        (subscriptions, topics) => {
+          const tree = new TopicTree<number, number>();
+          const model: Model = new Map();
+          subscriptions.forEach(([f, s], i) => {
+            tree.add(f, s, i);
+            let subs = model.get(f);
+            if (subs === undefined) model.set(f, (subs = new Map()));
+            subs.set(s, i);
+          });
+          expect(tree.size).toBe(modelSize(model));
+          for (const t of topics) expect(actual(tree, t)).toEqual(expected(model, t));
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+
+  it("stays equal to a Map model through random add / remove / match sequences, and empties fully", () => {
+    const commands = fc.commands(
+      [
+        fc.tuple(filterArb, subscriberArb, fc.nat(9)).map(([f, s, v]) => new AddCommand(f, s, v)),
+        fc.tuple(filterArb, subscriberArb).map(([f, s]) => new RemoveCommand(f, s)),
+        fc.nat().map((n) => new RemoveExistingCommand(n)),
+        topicArb.map((t) => new MatchCommand(t)),
+      ],
+      { maxCommands: 80 },
+    );
+    fc.assert(
+      fc.property(commands, (cmds) => {
+        const model: Model = new Map();
+        const tree = new TopicTree<number, number>();
+        fc.modelRun(() => ({ model, real: tree }), cmds);
+        // Removing everything leaves the bare root.
+        for (const [filter, subs] of model) for (const s of subs.keys()) expect(tree.remove(filter, s)).toBe(true);
+        expect(tree.size).toBe(0);
+        expect(tree.nodes).toBe(1);
+        for (const t of ["a", "$a/b", "/", "a/b/ab"]) expect(actual(tree, t)).toEqual([]);
+      }),
+      { numRuns: 300 },
+    );
+  });
+});
