@@ -1,0 +1,64 @@
+import { describe, expect, it } from "vitest";
+import { createLogger, formatLine, logEvent, reasonName } from "../src/log.js";
+
+const at = new Date("2026-01-02T03:04:05.678Z");
+
+function capture(level: "info" | "debug", format: "text" | "json") {
+  const lines: string[] = [];
+  const logger = createLogger({ level, format }, (l) => lines.push(l), () => at);
+  return { logger, lines };
+}
+
+describe("log lines", () => {
+  it("formats readable text with simple values bare and others quoted", () => {
+    expect(formatLine("text", at, "info", "x", "client connected", { id: "a b", remote: "127.0.0.1:5", clean: false, n: 3, skip: undefined })).toBe(
+      '2026-01-02T03:04:05.678Z INFO  client connected id="a b" remote=127.0.0.1:5 clean=false n=3',
+    );
+  });
+
+  it("formats one JSON object per line", () => {
+    const line = formatLine("json", at, "warn", "message-dropped", "message dropped", { id: "c", qos: 1 });
+    expect(JSON.parse(line)).toEqual({ time: at.toISOString(), level: "warn", event: "message-dropped", msg: "message dropped", id: "c", qos: 1 });
+    expect(line).not.toContain("\n");
+  });
+
+  it("filters by level", () => {
+    const { logger, lines } = capture("info", "text");
+    logger.debug("d", "hidden");
+    logger.info("i", "shown");
+    logger.error("e", "shown too");
+    expect(lines).toHaveLength(2);
+    expect(lines.every((l) => l.endsWith("\n"))).toBe(true);
+  });
+
+  it("logs connects with id, remote, version, clean and session present", () => {
+    const { logger, lines } = capture("info", "json");
+    logEvent(logger, {
+      type: "client-connected", conn: 7, clientId: "sensor-1", remote: "10.0.0.1:4000",
+      protocolVersion: 4, clean: false, sessionPresent: true, keepAlive: 60,
+    });
+    expect(JSON.parse(lines[0]!)).toMatchObject({
+      event: "client-connected", id: "sensor-1", remote: "10.0.0.1:4000", version: "3.1.1", clean: false, sessionPresent: true,
+    });
+  });
+
+  it("logs disconnects and protocol errors with a named reason", () => {
+    const { logger, lines } = capture("info", "text");
+    logEvent(logger, { type: "client-disconnected", conn: 1, clientId: "a", reason: 0x8d, message: "", graceful: false });
+    logEvent(logger, { type: "protocol-error", conn: 2, clientId: undefined, reason: 0x81, message: "bad remaining length" });
+    expect(lines[0]).toContain('client disconnected id=a reason="keep alive timeout (0x8d)" graceful=false');
+    expect(lines[1]).toContain('WARN  protocol error reason="malformed packet (0x81)" detail="bad remaining length"');
+    expect(reasonName(0xfe)).toBe("reason (0xfe)");
+  });
+
+  it("logs drops as warnings and publishes only in debug", () => {
+    const info = capture("info", "text");
+    logEvent(info.logger, { type: "message-published", clientId: "p", topic: "t", qos: 1, retain: false, bytes: 3 });
+    logEvent(info.logger, { type: "message-dropped", clientId: "s", topic: "t", qos: 1, reason: "queue-full", policy: "drop-new" });
+    expect(info.lines).toHaveLength(1);
+    expect(info.lines[0]).toContain("WARN  message dropped id=s topic=t qos=1 reason=queue-full policy=drop-new");
+    const debug = capture("debug", "text");
+    logEvent(debug.logger, { type: "message-published", clientId: "p", topic: "t", qos: 1, retain: false, bytes: 3 });
+    expect(debug.lines[0]).toContain("DEBUG message published id=p topic=t");
+  });
+});
