@@ -79,7 +79,11 @@ export type BrokerEvent =
   /** A message a session's queue could not take (overflow policy), or an expired one. */
   | { readonly type: "message-dropped"; readonly clientId: string; readonly topic: string; readonly qos: QoS; readonly reason: "queue-full" | "expired" | "too-large"; readonly policy: OverflowPolicy }
   | { readonly type: "will-published"; readonly clientId: string; readonly topic: string }
-  | { readonly type: "session-expired"; readonly clientId: string };
+  | { readonly type: "session-expired"; readonly clientId: string }
+  /** A PUBLISH the authorize-publish hook denied: acknowledged per its QoS but not routed ([MQTT-3.3.5-2]). */
+  | { readonly type: "publish-denied"; readonly clientId: string; readonly topic: string; readonly qos: QoS; readonly reason: ReasonCode }
+  /** A `persist` was answered with ok=false; publishers waiting on it were closed without an ack. */
+  | { readonly type: "store-failed"; readonly op: OpId };
 
 // ---------------------------------------------------------------------------------------------
 // What the store keeps. A message routed to many sessions is written once (`message-put`) and
@@ -203,6 +207,9 @@ export interface BrokerConfig {
   readonly willOnShutdown: boolean;
   /** Prefix of ids assigned to clients that connect with an empty id. */
   readonly assignedIdPrefix: string;
+  /** Packets of one connection held while a hook (authenticate / authorize) is pending; one more
+   *  closes the connection with 0x97 (quota exceeded). */
+  readonly maxBufferedPackets: number;
 }
 
 export const defaultConfig: BrokerConfig = {
@@ -223,6 +230,7 @@ export const defaultConfig: BrokerConfig = {
   authorizeSubscribe: false,
   willOnShutdown: false,
   assignedIdPrefix: "harbormq-",
+  maxBufferedPackets: 100,
 };
 
 export interface SessionStats {

@@ -1,0 +1,1134 @@
+// The broker as a pure state machine: inputs in through handle(), actions out through poll().
+// This file dispatches; the rules live in connection.ts (which packet when), session.ts, queue.ts,
+// inflight.ts, will.ts, keepalive.ts and deadlines.ts.
+import type {
+  ConnectPacket,
+  Packet,
+  Properties,
+  PublishPacket,
+  QoS,
+  SubscribePacket,
+  UnsubscribePacket,
+} from "@harbormq/codec";
+import {
+  defaultConfig,
+  type Action,
+  type AuthVerdict,
+  type BrokerConfig,
+  type BrokerEvent,
+  type BrokerStats,
+  type ConnId,
+  type Input,
+  type Millis,
+  type OpId,
+  type SessionStats,
+  type Snapshot,
+  type StoredMessage,
+  type StoredQueueEntry,
+  type StoredSubscription,
+  type StoreWrite,
+} from "./api.js";
+import { Connection, stepFor } from "./connection.js";
+import { DeadlineHeap, type Timer } from "./deadlines.js";
+import { keepAliveDeadline } from "./keepalive.js";
+import * as P from "./packets.js";
+import { entryFromStored, messageBytes, utf8Length, type QueueEntry } from "./queue.js";
+import { RetainedIndex } from "./retained.js";
+import { Session } from "./session.js";
+import { TopicTree } from "./topic-tree.js";
+import { willMessage } from "./will.js";
+
+export function assertNever(x: never): never {
+  throw new Error(`unexpected value: ${JSON.stringify(x)}`);
+}
+
+const NEVER = 0xffffffff;
+
+interface Ack {
+  readonly conn: Connection;
+  readonly packet: Packet;
+}
+
+type PendingOp =
+  | { readonly kind: "persist"; readonly acks: Ack[] }
+  | { readonly kind: "authenticate"; readonly conn: Connection; readonly connect: ConnectPacket; readonly clientId: string; readonly assigned: boolean }
+  | { readonly kind: "authorize-publish"; readonly conn: Connection; readonly packet: PublishPacket }
+  | { readonly kind: "authorize-subscribe"; readonly conn: Connection; readonly packet: SubscribePacket }
+  | { readonly kind: "load"; readonly session: Session };
+
+/** Per-session routing result for one message: the highest granted QoS and the subscription ids. */
+interface Target {
+  qos: QoS;
+  retainAsPublished: boolean;
+  subscriptionIds: number[];
+}
+
+const NO_IDS: readonly number[] = Object.freeze([]);
+
+/**
+ * The MQTT broker as a deterministic state machine (sans-IO).
+ *
+ * Call protocol:
+ * 1. For every event, call `handle(now, input)` with the driver's monotonic time in ms.
+ * 2. Then call `poll()` until it returns undefined and execute the actions in order: `send` and
+ *    `close` on connections, `persist` / `load` against the store, `authenticate` /
+ *    `authorize-*` against the hooks, `observe` to logs and metrics. A `send` must not reach the
+ *    wire before every `persist` emitted before it is durable.
+ * 3. Answer every `persist` with a `stored`, every `load` with a `loaded`, every hook with an
+ *    `authed` input (in any later handle() call).
+ * 4. Arm one timer at `nextDeadline()` and call `handle(now, { type: "tick" })` when it fires.
+ *    Early or repeated ticks are harmless.
+ * The same inputs always give the same actions. The broker never throws for anything a peer
+ * sends; it throws only for a caller's bug (an action queue that is never drained is not one).
+ */
+export class Broker {
+  readonly config: BrokerConfig;
+  private readonly actions: Action[] = [];
+  private head = 0;
+  private readonly conns = new Map<ConnId, Connection>();
+  private readonly sessions = new Map<string, Session>();
+  private readonly tree = new TopicTree<Session, StoredSubscription>();
+  private readonly retained = new RetainedIndex<StoredMessage>();
+  private readonly ops = new Map<OpId, PendingOp>();
+  private readonly timers = new DeadlineHeap();
+  private nextOp = 1;
+  private lastMessageId = 0;
+  private assignedCounter = 0;
+  private now: Millis = 0;
+  private started = false;
+  private restoredOnline: Session[] = [];
+
+  // Per-input scratch state.
+  private writes: StoreWrite[] = [];
+  private acks: Ack[] = [];
+  private inputOp = 0;
+  private readonly targets = new Map<Session, Target>();
+
+  private readonly totals = {
+    messagesIn: 0,
+    messagesOut: 0,
+    dropped: 0,
+    droppedQueueFull: 0,
+    droppedExpired: 0,
+  };
+  private readonly statsView = {
+    connections: 0,
+    sessions: 0,
+    subscriptions: 0,
+    retained: 0,
+    messagesIn: 0,
+    messagesOut: 0,
+    dropped: 0,
+    droppedQueueFull: 0,
+    droppedExpired: 0,
+  };
+
+  constructor(config?: Partial<BrokerConfig>, restored?: Snapshot) {
+    this.config = { ...defaultConfig, ...config };
+    if (restored !== undefined) this.restore(restored);
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Public API
+
+  handle(now: Millis, input: Input): void {
+    this.now = now;
+    const mark = this.actions.length;
+    this.inputOp = 0;
+    if (!this.started) this.start();
+    switch (input.type) {
+      case "open":
+        this.onOpen(input.conn, input.remote);
+        break;
+      case "packet": {
+        const conn = this.conns.get(input.conn);
+        if (conn !== undefined) this.onPacket(conn, input.packet);
+        break;
+      }
+      case "malformed": {
+        const conn = this.conns.get(input.conn);
+        if (conn !== undefined) this.onMalformed(conn, input.reason, input.message);
+        break;
+      }
+      case "closed": {
+        const conn = this.conns.get(input.conn);
+        if (conn !== undefined) this.closeConn(conn, 0x80, "connection lost", false, false);
+        break;
+      }
+      case "stored":
+        this.onStored(input.op, input.ok);
+        break;
+      case "authed":
+        this.onAuthed(input.op, input.verdict, input.granted);
+        break;
+      case "loaded":
+        this.onLoaded(input.op, input.entries);
+        break;
+      case "tick":
+        this.runTimers();
+        break;
+      case "shutdown":
+        this.onShutdown();
+        break;
+      default:
+        assertNever(input);
+    }
+    this.flush(mark);
+  }
+
+  poll(): Action | undefined {
+    if (this.head < this.actions.length) {
+      const a = this.actions[this.head]!;
+      this.actions[this.head++] = undefined as unknown as Action; // release for GC
+      if (this.head === this.actions.length) {
+        this.head = 0;
+        this.actions.length = 0;
+      }
+      return a;
+    }
+    return undefined;
+  }
+
+  nextDeadline(): Millis | undefined {
+    for (;;) {
+      const t = this.timers.peek();
+      if (t === undefined) return undefined;
+      if (!this.isStale(t)) return t.at;
+      this.timers.pop();
+    }
+  }
+
+  get stats(): Readonly<BrokerStats> {
+    const s = this.statsView;
+    s.connections = this.conns.size;
+    s.sessions = this.sessions.size;
+    s.subscriptions = this.tree.size;
+    s.retained = this.retained.size;
+    s.messagesIn = this.totals.messagesIn;
+    s.messagesOut = this.totals.messagesOut;
+    s.dropped = this.totals.dropped;
+    s.droppedQueueFull = this.totals.droppedQueueFull;
+    s.droppedExpired = this.totals.droppedExpired;
+    return s;
+  }
+
+  sessionStats(clientId: string): SessionStats | undefined {
+    const s = this.sessions.get(clientId);
+    if (s === undefined) return undefined;
+    return { queued: s.queue.count, queuedBytes: s.queue.bytes, inflight: s.inflight.size, dropped: s.dropped };
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Restore
+
+  private restore(snap: Snapshot): void {
+    let maxId = snap.lastMessageId;
+    for (const m of snap.retained) {
+      this.retained.set(m.topic, m);
+      if (m.id > maxId) maxId = m.id;
+    }
+    const c = this.config;
+    for (const r of snap.sessions) {
+      const m = r.meta;
+      const s = new Session(m.clientId, true, m.protocolVersion, m.expiryInterval, m.disconnectedAt, c.maxInflight, c.queueWindow);
+      for (const sub of r.subscriptions) {
+        s.subscriptions.set(sub.filter, sub);
+        this.tree.add(sub.filter, s, sub);
+      }
+      for (const id of r.qos2) s.qos2In.set(id, 0);
+      const q = s.queue;
+      for (const stored of r.queueHead) {
+        const e = entryFromStored(stored);
+        q.mem.push(e);
+        q.memTailSeq = e.seq;
+        if (e.state !== "queued" && e.packetId !== undefined) s.inflight.ids.claim(e.packetId, e);
+        if (e.message.id > maxId) maxId = e.message.id;
+      }
+      q.count = Math.max(r.queueCount, q.mem.length);
+      q.bytes = r.queueBytes;
+      q.lastSeq = Math.max(r.lastSeq, q.memTailSeq);
+      this.sessions.set(m.clientId, s);
+      if (m.disconnectedAt === undefined) this.restoredOnline.push(s);
+      else this.armExpiry(s);
+    }
+    this.lastMessageId = maxId;
+  }
+
+  /** First handle(): sessions that were online when the broker stopped are offline since now. */
+  private start(): void {
+    this.started = true;
+    for (const s of this.restoredOnline) {
+      if (this.sessions.get(s.clientId) !== s || s.conn !== undefined) continue;
+      s.disconnectedAt = this.now;
+      this.putSessionMeta(s);
+      this.armExpiry(s);
+    }
+    this.restoredOnline = [];
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Plumbing: actions, writes, ops
+
+  private emit(a: Action): void {
+    this.actions.push(a);
+  }
+
+  private observe(event: BrokerEvent): void {
+    this.actions.push({ type: "observe", event });
+  }
+
+  private send(conn: Connection, packet: Packet): void {
+    this.actions.push({ type: "send", conn: conn.id, packet, version: conn.version });
+  }
+
+  private write(w: StoreWrite): void {
+    this.writes.push(w);
+  }
+
+  private newOp(): OpId {
+    return this.nextOp++;
+  }
+
+  /** The op of this input's persist (allocated on first use). */
+  private currentOp(): OpId {
+    if (this.inputOp === 0) this.inputOp = this.newOp();
+    return this.inputOp;
+  }
+
+  /** Queues an acknowledgement that may go out only once this input's writes are durable. */
+  private ackAfterStore(conn: Connection, packet: Packet): void {
+    this.acks.push({ conn, packet });
+  }
+
+  /** End of an input: one `persist` carrying all its writes, placed before the input's other
+   *  actions so the driver holds their sends until it is durable; acks wait for its `stored`. */
+  private flush(mark: number): void {
+    const acks = this.acks;
+    if (this.writes.length > 0) {
+      const op = this.currentOp();
+      const persist: Action = { type: "persist", op, writes: this.writes };
+      if (mark === this.actions.length) this.actions.push(persist);
+      else this.actions.splice(mark, 0, persist);
+      this.writes = [];
+      if (acks.length > 0) {
+        this.ops.set(op, { kind: "persist", acks });
+        for (const a of acks) a.conn.lastAckOp = op;
+        this.acks = [];
+      }
+      return;
+    }
+    if (acks.length === 0) return;
+    for (const a of acks) {
+      // Keep acks of one connection in order behind an earlier one still waiting for the store.
+      const waiting = this.ops.get(a.conn.lastAckOp);
+      if (waiting !== undefined && waiting.kind === "persist") waiting.acks.push(a);
+      else if (a.conn.state === "connected") this.send(a.conn, a.packet);
+    }
+    acks.length = 0;
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Connections
+
+  private onOpen(id: ConnId, remote: string): void {
+    if (this.conns.has(id)) return;
+    const conn = new Connection(id, remote, this.now);
+    this.conns.set(id, conn);
+    this.timers.push({ at: this.now + this.config.connectTimeout, kind: "connect-timeout", conn: id, clientId: "", gen: 0 });
+  }
+
+  private onMalformed(conn: Connection, reason: number, message: string): void {
+    if (conn.state === "awaiting-connect" && reason === 0x84) {
+      // [MQTT-3.1.2-2] an unsupported protocol level is answered with CONNACK 0x01, then closed.
+      this.actions.push({ type: "send", conn: conn.id, packet: P.connack(false, 0x01, P.NO_PROPERTIES), version: 4 });
+    }
+    if (conn.state === "connected") {
+      this.observe({ type: "protocol-error", conn: conn.id, clientId: conn.clientId, reason, message });
+    }
+    this.closeConn(conn, reason, message, false, true);
+  }
+
+  private onPacket(conn: Connection, packet: Packet): void {
+    if (conn.state === "closed") return;
+    conn.lastActivity = this.now;
+    const step = stepFor(conn.state, packet);
+    switch (step) {
+      case "connect":
+        this.onConnect(conn, packet as ConnectPacket);
+        return;
+      case "violation":
+        this.violation(conn, `unexpected ${packet.type} in state ${conn.state}`);
+        return;
+      case "buffer":
+        this.buffer(conn, packet);
+        return;
+      case "dispatch":
+        if (conn.waitingOp !== undefined) this.buffer(conn, packet);
+        else this.dispatch(conn, packet);
+        return;
+      case "ignore":
+        return;
+      default:
+        assertNever(step);
+    }
+  }
+
+  /** Packets that arrive while a hook is pending are held in order (bounded) rather than rejected:
+   *  clients commonly pipeline SUBSCRIBE / PUBLISH right behind CONNECT. */
+  private buffer(conn: Connection, packet: Packet): void {
+    if (conn.buffer.length >= this.config.maxBufferedPackets) {
+      this.closeConn(conn, 0x97, "too many packets while waiting for a hook", false, true);
+      return;
+    }
+    conn.buffer.push(packet);
+  }
+
+  private drainBuffer(conn: Connection): void {
+    while (conn.waitingOp === undefined && conn.state === "connected" && conn.buffer.length > 0) {
+      const p = conn.buffer.shift()!;
+      const step = stepFor(conn.state, p);
+      if (step === "dispatch") this.dispatch(conn, p);
+      else if (step === "violation") this.violation(conn, `unexpected ${p.type} in state ${conn.state}`);
+    }
+  }
+
+  private violation(conn: Connection, message: string): void {
+    // [MQTT-4.8.0-1] a protocol violation closes the connection; the will is published.
+    this.observe({ type: "protocol-error", conn: conn.id, clientId: conn.clientId, reason: 0x82, message });
+    this.closeConn(conn, 0x82, message, false, true);
+  }
+
+  private dispatch(conn: Connection, packet: Packet): void {
+    switch (packet.type) {
+      case "publish":
+        if (this.config.authorizePublish) {
+          const op = this.newOp();
+          conn.waitingOp = op;
+          this.ops.set(op, { kind: "authorize-publish", conn, packet });
+          this.emit({ type: "authorize-publish", op, conn: conn.id, clientId: conn.clientId!, topic: packet.topic, qos: packet.qos, retain: packet.retain });
+        } else this.onPublish(conn, packet, true);
+        return;
+      case "puback":
+        this.onPuback(conn, packet.packetId);
+        return;
+      case "pubrec":
+        this.onPubrec(conn, packet.packetId);
+        return;
+      case "pubrel":
+        this.onPubrel(conn, packet.packetId);
+        return;
+      case "pubcomp":
+        this.onPubcomp(conn, packet.packetId);
+        return;
+      case "subscribe":
+        if (this.config.authorizeSubscribe) {
+          const op = this.newOp();
+          conn.waitingOp = op;
+          this.ops.set(op, { kind: "authorize-subscribe", conn, packet });
+          this.emit({ type: "authorize-subscribe", op, conn: conn.id, clientId: conn.clientId!, subscriptions: packet.subscriptions });
+        } else this.onSubscribe(conn, packet, undefined);
+        return;
+      case "unsubscribe":
+        this.onUnsubscribe(conn, packet);
+        return;
+      case "pingreq":
+        // [MQTT-3.12.4-1]
+        this.send(conn, P.pingresp());
+        return;
+      case "disconnect":
+        // [MQTT-3.14.4-3] [MQTT-3.1.2-10] DISCONNECT discards the will.
+        conn.will = undefined;
+        this.closeConn(conn, 0, "client disconnected", true, true);
+        return;
+      case "connect":
+      case "connack":
+      case "suback":
+      case "unsuback":
+      case "pingresp":
+      case "auth":
+        this.violation(conn, `unexpected ${packet.type}`);
+        return;
+      default:
+        assertNever(packet);
+    }
+  }
+
+  /**
+   * Closes a connection once. `graceful`: after DISCONNECT (no will). `emitClose`: tell the driver
+   * to close the socket (false when the socket is already gone).
+   */
+  private closeConn(conn: Connection, reason: number, message: string, graceful: boolean, emitClose: boolean): void {
+    if (conn.state === "closed") return;
+    const wasConnected = conn.state === "connected";
+    conn.state = "closed";
+    conn.buffer.length = 0;
+    conn.waitingOp = undefined;
+    this.conns.delete(conn.id);
+    if (emitClose) this.emit({ type: "close", conn: conn.id, reason, message });
+    this.observe({ type: "client-disconnected", conn: conn.id, clientId: conn.clientId, reason, message, graceful });
+    const session = conn.session;
+    conn.session = undefined;
+    if (session !== undefined && session.conn === conn) {
+      session.conn = undefined;
+      session.gen++;
+      if (session.persistent) {
+        // [MQTT-3.1.2-4] the session lives on; QoS 0 that was only waiting in memory goes.
+        for (const e of session.queue.dropVolatile()) if (e.qos > 0) this.countDrop(session, e.message, e.qos, "queue-full");
+        session.disconnectedAt = this.now;
+        this.putSessionMeta(session);
+        this.armExpiry(session);
+      } else {
+        // [MQTT-3.1.2-6] a clean session ends with its connection.
+        this.destroySession(session);
+      }
+    }
+    // [MQTT-3.1.2-8] the will goes out on an abnormal close of an accepted connection.
+    const will = conn.will;
+    conn.will = undefined;
+    if (!graceful && wasConnected && will !== undefined) {
+      const msg = willMessage(will, ++this.lastMessageId, this.now);
+      this.observe({ type: "will-published", clientId: conn.clientId!, topic: will.topic });
+      this.publishMessage(msg, conn.clientId);
+    }
+  }
+
+  private onShutdown(): void {
+    for (const conn of [...this.conns.values()]) {
+      if (conn.state === "connected" && conn.version === 5) this.send(conn, P.disconnect(0x8b));
+      this.closeConn(conn, 0x8b, "server shutting down", !this.config.willOnShutdown, true);
+    }
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // CONNECT
+
+  private onConnect(conn: Connection, p: ConnectPacket): void {
+    conn.version = p.protocolVersion;
+    conn.keepAlive = p.keepAlive;
+    // [MQTT-3.1.2-1] the protocol name must fit the level; otherwise close without CONNACK.
+    const expectedName = p.protocolVersion === 3 ? "MQIsdp" : "MQTT";
+    if (p.protocolName !== expectedName) {
+      this.observe({ type: "connect-refused", conn: conn.id, clientId: p.clientId, reason: 0x84, message: `protocol name ${p.protocolName}` });
+      this.closeConn(conn, 0x84, "wrong protocol name", false, true);
+      return;
+    }
+    let clientId = p.clientId;
+    let assigned = false;
+    if (clientId.length === 0) {
+      // [MQTT-3.1.3-8] empty id with clean session 0 is refused (MQTT 5 assigns one instead);
+      // MQTT 3.1 requires an id of at least one character.
+      if ((!p.clean && p.protocolVersion !== 5) || p.protocolVersion === 3) {
+        this.refuse(conn, p, 0x02, 0x85, "empty client id");
+        return;
+      }
+      // [MQTT-3.1.3-6] assign a unique id and carry on as if the client had sent it.
+      clientId = this.assignClientId();
+      assigned = true;
+    } else if (utf8Length(clientId) > this.config.maxClientIdLength) {
+      // [MQTT-3.1.3-9]
+      this.refuse(conn, p, 0x02, 0x85, "client id too long");
+      return;
+    }
+    // MQTT 3.1 limited client ids to 23 characters; like Mosquitto we accept longer ones
+    // (maxClientIdLength is the only bound) since 3.1.1 allows servers to accept more ([MQTT-3.1.3-5]).
+    if (this.config.authenticate) {
+      conn.state = "authenticating";
+      conn.connect = p;
+      const op = this.newOp();
+      conn.waitingOp = op;
+      this.ops.set(op, { kind: "authenticate", conn, connect: p, clientId, assigned });
+      this.emit({ type: "authenticate", op, conn: conn.id, connect: p });
+      return;
+    }
+    this.accept(conn, p, clientId, assigned);
+  }
+
+  private assignClientId(): string {
+    let id: string;
+    do id = `${this.config.assignedIdPrefix}${++this.assignedCounter}`;
+    while (this.sessions.has(id));
+    return id;
+  }
+
+  /** [MQTT-3.2.2-4] [MQTT-3.2.2-5] [MQTT-3.1.4-5] CONNACK with a non-zero code, session present 0,
+   *  then close; nothing the client sent after the CONNECT is processed. */
+  private refuse(conn: Connection, p: ConnectPacket, code3: number, code5: number, message: string): void {
+    const code = p.protocolVersion === 5 ? code5 : code3;
+    this.send(conn, P.connack(false, code, P.NO_PROPERTIES));
+    this.observe({ type: "connect-refused", conn: conn.id, clientId: p.clientId, reason: code5, message });
+    conn.buffer.length = 0;
+    this.closeConn(conn, code5, message, false, true);
+  }
+
+  private accept(conn: Connection, p: ConnectPacket, clientId: string, assigned: boolean): void {
+    const c = this.config;
+    let existing = this.sessions.get(clientId);
+    if (existing?.conn !== undefined) {
+      // [MQTT-3.1.4-2] takeover: the old connection is closed (abnormally: its will goes out).
+      const old = existing.conn;
+      if (old.version === 5) this.send(old, P.disconnect(0x8e));
+      this.closeConn(old, 0x8e, "session taken over", false, true);
+      existing = this.sessions.get(clientId);
+    }
+    // Session type: 3.x clean session 0 is persistent; MQTT 5 is persistent with an expiry > 0.
+    const v5Expiry = p.properties.sessionExpiryInterval ?? 0;
+    const persistent = p.protocolVersion === 5 ? v5Expiry > 0 : !p.clean;
+    const expiry = p.protocolVersion === 5 ? v5Expiry : c.persistentSessionExpiry;
+    let session: Session;
+    let sessionPresent = false;
+    if (existing !== undefined && p.clean) {
+      // [MQTT-3.1.2-6] clean session 1 discards any previous session.
+      this.destroySession(existing);
+      existing = undefined;
+    }
+    if (existing !== undefined) {
+      // [MQTT-3.1.2-4] [MQTT-3.1.3-2] resume the session of this client id.
+      session = existing;
+      sessionPresent = true; // [MQTT-3.2.2-2]
+      if (session.persistent && !persistent) this.write({ op: "session-delete", clientId });
+      session.persistent = persistent;
+      session.version = p.protocolVersion;
+      session.expiryInterval = expiry;
+    } else {
+      session = new Session(clientId, persistent, p.protocolVersion, expiry, undefined, c.maxInflight, c.queueWindow);
+      this.sessions.set(clientId, session);
+    }
+    // [MQTT-3.2.2-1] [MQTT-3.2.2-3] session present is 0 for clean session 1 or a new session.
+    session.conn = conn;
+    session.gen++;
+    session.disconnectedAt = undefined;
+    conn.session = session;
+    conn.clientId = clientId;
+    conn.state = "connected";
+    conn.connect = undefined;
+    conn.will = p.will; // [MQTT-3.1.2-8]
+    if (persistent) this.putSessionMeta(session);
+    // [MQTT-3.2.0-1] [MQTT-3.1.4-4] CONNACK 0 is the first packet the client gets.
+    const props: Properties = p.protocolVersion === 5 && assigned ? { assignedClientIdentifier: clientId } : P.NO_PROPERTIES;
+    this.send(conn, P.connack(sessionPresent, 0, props));
+    this.observe({ type: "client-connected", conn: conn.id, clientId, remote: conn.remote, protocolVersion: p.protocolVersion, clean: p.clean, sessionPresent, keepAlive: p.keepAlive });
+    this.armKeepAlive(conn);
+    this.resume(session, conn);
+  }
+
+  /** [MQTT-4.4.0-1] on reconnect, in-flight PUBLISHes go again with DUP=1 and their packet id,
+   *  PUBRELs go again, in seq order; then the queue continues. */
+  private resume(session: Session, conn: Connection): void {
+    for (const e of session.queue.mem) {
+      if (e.state === "sent") this.sendPublish(conn, e, true);
+      else if (e.state === "released") this.send(conn, P.pubrel(e.packetId!));
+    }
+    this.pump(session);
+  }
+
+  private putSessionMeta(s: Session): void {
+    this.write({
+      op: "session-put",
+      session: { clientId: s.clientId, protocolVersion: s.version, expiryInterval: s.expiryInterval, disconnectedAt: s.disconnectedAt },
+    });
+  }
+
+  private destroySession(s: Session): void {
+    for (const filter of s.subscriptions.keys()) this.tree.remove(filter, s);
+    s.subscriptions.clear();
+    this.sessions.delete(s.clientId);
+    s.gen++;
+    if (s.persistent) this.write({ op: "session-delete", clientId: s.clientId });
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Hooks and store answers
+
+  private onAuthed(op: OpId, verdict: AuthVerdict, granted: readonly number[] | undefined): void {
+    const rec = this.ops.get(op);
+    if (rec === undefined) return;
+    switch (rec.kind) {
+      case "authenticate": {
+        this.ops.delete(op);
+        const conn = rec.conn;
+        if (conn.state !== "authenticating" || conn.waitingOp !== op) return;
+        conn.waitingOp = undefined;
+        if (verdict.ok) {
+          this.accept(conn, rec.connect, rec.clientId, rec.assigned);
+          this.drainBuffer(conn);
+        } else {
+          const code3 = verdict.reasonCode === 0x86 ? 0x04 : 0x05;
+          this.refuse(conn, rec.connect, code3, verdict.reasonCode, "authentication failed");
+        }
+        return;
+      }
+      case "authorize-publish": {
+        this.ops.delete(op);
+        const conn = rec.conn;
+        if (conn.state !== "connected" || conn.waitingOp !== op) return;
+        conn.waitingOp = undefined;
+        this.onPublish(conn, rec.packet, verdict.ok);
+        this.drainBuffer(conn);
+        return;
+      }
+      case "authorize-subscribe": {
+        this.ops.delete(op);
+        const conn = rec.conn;
+        if (conn.state !== "connected" || conn.waitingOp !== op) return;
+        conn.waitingOp = undefined;
+        const codes = verdict.ok ? (granted ?? rec.packet.subscriptions.map((s) => s.qos)) : rec.packet.subscriptions.map(() => 0x80);
+        this.onSubscribe(conn, rec.packet, codes);
+        this.drainBuffer(conn);
+        return;
+      }
+      case "persist":
+      case "load":
+        return;
+      default:
+        assertNever(rec);
+    }
+  }
+
+  private onStored(op: OpId, ok: boolean): void {
+    const rec = this.ops.get(op);
+    if (rec !== undefined && rec.kind !== "persist") return;
+    if (rec !== undefined) this.ops.delete(op);
+    if (ok) {
+      if (rec === undefined) return;
+      for (const a of rec.acks) if (a.conn.state === "connected") this.send(a.conn, a.packet);
+      return;
+    }
+    this.observe({ type: "store-failed", op });
+    if (rec === undefined) return;
+    // Not durable: the publisher gets no ack and is closed, so it resends on reconnect.
+    for (const a of rec.acks) this.closeConn(a.conn, 0x80, "store failed", false, true);
+  }
+
+  private onLoaded(op: OpId, entries: readonly StoredQueueEntry[]): void {
+    const rec = this.ops.get(op);
+    if (rec === undefined || rec.kind !== "load") return;
+    this.ops.delete(op);
+    const s = rec.session;
+    if (this.sessions.get(s.clientId) !== s || s.queue.loading !== op) return;
+    s.queue.merge(entries);
+    this.pump(s);
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Timers
+
+  private armKeepAlive(conn: Connection): void {
+    const at = keepAliveDeadline(conn.lastActivity, conn.keepAlive, this.config.keepAliveFactor);
+    if (at !== undefined) this.timers.push({ at, kind: "keep-alive", conn: conn.id, clientId: "", gen: 0 });
+  }
+
+  private armExpiry(s: Session): void {
+    if (s.expiryInterval === NEVER || s.disconnectedAt === undefined) return;
+    this.timers.push({ at: s.disconnectedAt + s.expiryInterval * 1000, kind: "session-expiry", conn: 0, clientId: s.clientId, gen: s.gen });
+  }
+
+  private isStale(t: Timer): boolean {
+    switch (t.kind) {
+      case "connect-timeout": {
+        const c = this.conns.get(t.conn);
+        return c === undefined || c.state === "connected";
+      }
+      case "keep-alive": {
+        const c = this.conns.get(t.conn);
+        return c === undefined || c.state !== "connected";
+      }
+      case "session-expiry": {
+        const s = this.sessions.get(t.clientId);
+        return s === undefined || s.conn !== undefined || s.gen !== t.gen;
+      }
+      default:
+        return assertNever(t.kind);
+    }
+  }
+
+  private runTimers(): void {
+    const now = this.now;
+    for (;;) {
+      const t = this.timers.peek();
+      if (t === undefined || t.at > now) return;
+      this.timers.pop();
+      if (this.isStale(t)) continue;
+      switch (t.kind) {
+        case "connect-timeout": {
+          const conn = this.conns.get(t.conn)!;
+          this.closeConn(conn, 0x8d, "no CONNECT within connectTimeout", false, true);
+          break;
+        }
+        case "keep-alive": {
+          const conn = this.conns.get(t.conn)!;
+          const at = keepAliveDeadline(conn.lastActivity, conn.keepAlive, this.config.keepAliveFactor)!;
+          // [MQTT-3.1.2-24] silent for 1.5 x keep alive: closed like a network failure (will goes out).
+          if (now >= at) this.closeConn(conn, 0x8d, "keep alive timeout", false, true);
+          else this.timers.push({ at, kind: "keep-alive", conn: conn.id, clientId: "", gen: 0 });
+          break;
+        }
+        case "session-expiry": {
+          const s = this.sessions.get(t.clientId)!;
+          this.destroySession(s);
+          this.observe({ type: "session-expired", clientId: s.clientId });
+          break;
+        }
+        default:
+          assertNever(t.kind);
+      }
+    }
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // PUBLISH from a client and the acknowledgements of our PUBLISHes
+
+  private onPublish(conn: Connection, p: PublishPacket, allowed: boolean): void {
+    const session = conn.session!;
+    const clientId = session.clientId;
+    this.totals.messagesIn++;
+    if (p.qos === 2) {
+      const id = p.packetId!;
+      const recorded = session.qos2In.get(id);
+      if (recorded !== undefined) {
+        // [MQTT-4.3.3-2] a duplicate before PUBREL is not routed again, only answered with PUBREC.
+        const waiting = this.ops.get(recorded);
+        if (waiting !== undefined && waiting.kind === "persist") waiting.acks.push({ conn, packet: P.pubrec(id) });
+        else this.ackAfterStore(conn, P.pubrec(id));
+        return;
+      }
+    }
+    if (allowed) {
+      const msg: StoredMessage = {
+        id: ++this.lastMessageId,
+        topic: p.topic,
+        payload: p.payload,
+        qos: p.qos,
+        retain: p.retain,
+        properties: p.properties,
+        receivedAt: this.now,
+      };
+      this.observe({ type: "message-published", clientId, topic: p.topic, qos: p.qos, retain: p.retain, bytes: p.payload.length });
+      this.publishMessage(msg, clientId);
+    } else {
+      // [MQTT-3.3.5-2] 3.1.1 cannot say no: acknowledge normally, do not route.
+      this.observe({ type: "publish-denied", clientId, topic: p.topic, qos: p.qos, reason: 0x87 });
+    }
+    // [MQTT-3.3.4-1] answer as the QoS requires, once the effects are durable.
+    if (p.qos === 1) {
+      this.ackAfterStore(conn, P.puback(p.packetId!)); // [MQTT-4.3.2-2] [MQTT-2.3.1-6]
+    } else if (p.qos === 2) {
+      const id = p.packetId!;
+      if (session.persistent) {
+        session.qos2In.set(id, this.currentOp());
+        this.write({ op: "qos2-put", clientId, packetId: id });
+      } else session.qos2In.set(id, 0);
+      this.ackAfterStore(conn, P.pubrec(id)); // [MQTT-4.3.3-2]
+    }
+  }
+
+  private onPubrel(conn: Connection, id: number): void {
+    const session = conn.session!;
+    // [MQTT-4.3.3-2] PUBREL releases the id; PUBCOMP answers also an unknown id.
+    if (session.qos2In.delete(id) && session.persistent) this.write({ op: "qos2-delete", clientId: session.clientId, packetId: id });
+    this.ackAfterStore(conn, P.pubcomp(id));
+  }
+
+  private onPuback(conn: Connection, id: number): void {
+    const session = conn.session!;
+    const e = session.inflight.ids.get(id);
+    if (e === undefined || e.qos !== 1) return; // unknown id: nothing to do in 3.1.1
+    this.complete(session, id, e);
+  }
+
+  private onPubrec(conn: Connection, id: number): void {
+    const session = conn.session!;
+    const e = session.inflight.ids.get(id);
+    if (e === undefined || e.qos !== 2) return;
+    if (e.state === "sent") {
+      // [MQTT-4.3.3-1] after PUBREC the message is not sent again, only PUBREL.
+      e.state = "released";
+      if (e.persisted) this.write({ op: "queue-update", clientId: session.clientId, seq: e.seq, state: "released", packetId: id });
+    }
+    this.send(conn, P.pubrel(id)); // [MQTT-2.3.1-6]
+  }
+
+  private onPubcomp(conn: Connection, id: number): void {
+    const session = conn.session!;
+    const e = session.inflight.ids.get(id);
+    if (e === undefined || e.state !== "released") return;
+    this.complete(session, id, e);
+  }
+
+  private complete(session: Session, id: number, e: QueueEntry): void {
+    session.inflight.ids.release(id);
+    session.queue.remove(e);
+    if (e.persisted) this.write({ op: "queue-delete", clientId: session.clientId, seq: e.seq });
+    this.pump(session);
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // SUBSCRIBE / UNSUBSCRIBE
+
+  private onSubscribe(conn: Connection, p: SubscribePacket, granted: readonly number[] | undefined): void {
+    const session = conn.session!;
+    const v5 = conn.version === 5;
+    const codes: number[] = [];
+    const fresh: boolean[] = [];
+    // [MQTT-3.8.4-4] [MQTT-3.8.4-5] [MQTT-3.9.3-1] one code per filter, in order.
+    for (let i = 0; i < p.subscriptions.length; i++) {
+      const sub = p.subscriptions[i]!;
+      let code: number = Math.min(sub.qos, this.config.maxQos);
+      if (granted !== undefined) {
+        const g = granted[i] ?? 0x80;
+        if (g >= 0x80) code = v5 ? (g === 0x80 ? 0x87 : g) : 0x80;
+        else code = Math.min(code, g);
+      }
+      codes.push(code);
+      if (code >= 0x80) {
+        fresh.push(false);
+        continue;
+      }
+      // [MQTT-3.8.4-3] an identical filter replaces the subscription (one remains).
+      const existed = session.subscriptions.has(sub.topicFilter);
+      const ids = p.properties.subscriptionIdentifiers;
+      const stored: StoredSubscription = {
+        filter: sub.topicFilter,
+        qos: code as QoS,
+        noLocal: sub.noLocal,
+        retainAsPublished: sub.retainAsPublished,
+        retainHandling: sub.retainHandling,
+        subscriptionId: ids !== undefined && ids.length > 0 ? ids[0] : undefined,
+      };
+      session.subscriptions.set(sub.topicFilter, stored);
+      this.tree.add(sub.topicFilter, session, stored);
+      if (session.persistent) this.write({ op: "subscription-put", clientId: session.clientId, subscription: stored });
+      fresh.push(!existed);
+    }
+    this.send(conn, P.suback(p.packetId, codes)); // [MQTT-3.8.4-1] [MQTT-3.8.4-2] [MQTT-2.3.1-7]
+    // [MQTT-3.3.1-6] [MQTT-3.8.4-3] retained messages of every matching topic, after the SUBACK.
+    for (let i = 0; i < p.subscriptions.length; i++) {
+      const code = codes[i]!;
+      if (code >= 0x80) continue;
+      const sub = p.subscriptions[i]!;
+      if (sub.retainHandling === 2 || (sub.retainHandling === 1 && !fresh[i])) continue;
+      const stored = session.subscriptions.get(sub.topicFilter)!;
+      const ids = stored.subscriptionId !== undefined ? [stored.subscriptionId] : NO_IDS;
+      this.retained.match(sub.topicFilter, (_topic, m) => {
+        const qos = Math.min(m.qos, code) as QoS;
+        // [MQTT-3.3.1-8] sent because of a new subscription: RETAIN=1.
+        this.enqueue(session, m, qos, true, ids, true);
+      });
+    }
+  }
+
+  private onUnsubscribe(conn: Connection, p: UnsubscribePacket): void {
+    const session = conn.session!;
+    const codes: number[] = [];
+    // [MQTT-3.10.4-1] exact, character by character; [MQTT-3.10.4-6] several filters, one UNSUBACK.
+    for (const filter of p.topicFilters) {
+      const had = session.subscriptions.delete(filter);
+      if (had) {
+        // [MQTT-3.10.4-2] no new messages for it; [MQTT-3.10.4-3] deliveries already queued finish.
+        this.tree.remove(filter, session);
+        if (session.persistent) this.write({ op: "subscription-delete", clientId: session.clientId, filter });
+      }
+      codes.push(had ? 0x00 : 0x11);
+    }
+    // [MQTT-3.10.4-4] [MQTT-3.10.4-5] always an UNSUBACK with the same id (3.x carries no codes).
+    this.send(conn, P.unsuback(p.packetId, conn.version === 5 ? codes : NO_IDS));
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Routing and delivery
+
+  /** Routes an accepted message (from a client or a will) and applies its retain flag. */
+  private publishMessage(msg: StoredMessage, publisher: string | undefined): void {
+    if (msg.retain) {
+      if (msg.payload.length === 0) {
+        // [MQTT-3.3.1-10] [MQTT-3.3.1-11] an empty retained message deletes and is never stored.
+        if (this.retained.delete(msg.topic)) this.write({ op: "retained-delete", topic: msg.topic });
+      } else {
+        // [MQTT-3.3.1-5] [MQTT-3.3.1-7] store (replace) the retained message; [MQTT-3.1.2-7]
+        // retained messages are not session state.
+        this.retained.set(msg.topic, msg);
+        this.write({ op: "retained-put", message: msg });
+      }
+    }
+    // [MQTT-3.3.1-12] RETAIN=0 leaves the retained store alone.
+    this.route(msg, publisher);
+  }
+
+  /** [MQTT-4.5.0-1] add the message to every session with a matching subscription, once per
+   *  session at the highest granted QoS ([MQTT-3.3.5-1]). */
+  private route(msg: StoredMessage, publisher: string | undefined): void {
+    const targets = this.targets;
+    this.tree.match(msg.topic, (session, sub) => {
+      if (sub.noLocal && session.clientId === publisher) return;
+      const t = targets.get(session);
+      if (t === undefined) {
+        targets.set(session, {
+          qos: sub.qos,
+          retainAsPublished: sub.retainAsPublished,
+          subscriptionIds: sub.subscriptionId !== undefined ? [sub.subscriptionId] : [],
+        });
+      } else {
+        if (sub.qos > t.qos) t.qos = sub.qos;
+        if (sub.retainAsPublished) t.retainAsPublished = true;
+        if (sub.subscriptionId !== undefined) t.subscriptionIds.push(sub.subscriptionId);
+      }
+    });
+    if (targets.size === 0) return;
+    let messagePut = false;
+    for (const [session, t] of targets) {
+      // [MQTT-3.8.4-6] min(publish QoS, granted QoS); [MQTT-3.3.1-9] RETAIN=0 to existing subscriptions.
+      const qos = Math.min(msg.qos, t.qos) as QoS;
+      const retain = t.retainAsPublished && msg.retain;
+      const ids = t.subscriptionIds.length === 0 ? NO_IDS : t.subscriptionIds;
+      messagePut = this.enqueueRouted(session, msg, qos, retain, ids, messagePut);
+    }
+    targets.clear();
+  }
+
+  /** Enqueue for routing: writes `message-put` once per message (the first persisted entry). */
+  private enqueueRouted(s: Session, msg: StoredMessage, qos: QoS, retain: boolean, ids: readonly number[], messagePut: boolean): boolean {
+    return this.enqueueEntry(s, msg, qos, retain, ids, messagePut);
+  }
+
+  /** Enqueue a retained message sent on subscribe: a persisted copy gets its own message id. */
+  private enqueue(s: Session, m: StoredMessage, qos: QoS, retain: boolean, ids: readonly number[], copy: boolean): void {
+    const needsStore = s.persistent && (qos > 0 || (this.config.queueQos0 && s.conn === undefined));
+    const msg = copy && needsStore ? { ...m, id: ++this.lastMessageId } : m;
+    this.enqueueEntry(s, msg, qos, retain, ids, false);
+  }
+
+  /**
+   * Adds one delivery to a session: sent at once when the session is online with room, else
+   * queued (within the limits and the overflow policy). Returns whether `message-put` has been
+   * written for `msg`.
+   */
+  private enqueueEntry(s: Session, msg: StoredMessage, qos: QoS, retain: boolean, ids: readonly number[], messagePut: boolean): boolean {
+    const c = this.config;
+    const q = s.queue;
+    const conn = s.conn;
+    let persisted: boolean;
+    if (qos === 0) {
+      if (conn === undefined) {
+        // [MQTT-3.1.2-5] QoS 0 is queued for an offline session only with queueQos0.
+        if (!(s.persistent && c.queueQos0)) return messagePut;
+        persisted = true;
+      } else {
+        if (q.firstQueued() < 0 && q.storeOnly === 0) {
+          this.sendPublishOf(conn, msg, 0, retain, false, undefined, ids); // [MQTT-4.3.1-1]
+          return messagePut;
+        }
+        if (!q.tailInMemory) {
+          // The backlog is paged out; holding this QoS 0 would need the store. Send it now.
+          this.sendPublishOf(conn, msg, 0, retain, false, undefined, ids);
+          return messagePut;
+        }
+        persisted = false; // waits behind queued messages in memory only, to keep order
+      }
+    } else persisted = s.persistent;
+
+    const bytes = messageBytes(msg);
+    while (q.isFull(c.maxQueuedMessages, c.maxQueuedBytes, bytes)) {
+      const victim = c.overflowPolicy === "drop-oldest" ? q.takeOldestQueued() : undefined;
+      if (victim === undefined) {
+        this.countDrop(s, msg, qos, "queue-full");
+        return messagePut;
+      }
+      if (victim.persisted) this.write({ op: "queue-delete", clientId: s.clientId, seq: victim.seq });
+      this.countDrop(s, victim.message, victim.qos, "queue-full");
+    }
+    if (!persisted && !q.tailInMemory) {
+      this.countDrop(s, msg, qos, "queue-full");
+      return messagePut;
+    }
+
+    // Fast path: online, nothing waiting, room in the window: sent at once.
+    const sendNow = conn !== undefined && qos > 0 && q.firstQueued() < 0 && q.tailInMemory && s.inflight.hasRoom;
+    const entry: QueueEntry = {
+      seq: q.nextSeq(),
+      message: msg,
+      qos,
+      retain,
+      state: sendNow ? "sent" : "queued",
+      packetId: undefined,
+      subscriptionIds: ids,
+      bytes,
+      persisted,
+    };
+    if (sendNow) entry.packetId = s.inflight.ids.allocate(entry);
+    if (persisted) {
+      if (!messagePut) {
+        this.write({ op: "message-put", message: msg });
+        messagePut = true;
+      }
+      this.write({
+        op: "queue-put",
+        clientId: s.clientId,
+        entry: { seq: entry.seq, qos, retain, state: entry.state, packetId: entry.packetId, subscriptionIds: ids },
+        messageId: msg.id,
+      });
+    }
+    q.push(entry);
+    if (sendNow) this.sendPublish(conn, entry, false);
+    else if (conn !== undefined) this.pump(s);
+    return messagePut;
+  }
+
+  /** Sends what the window allows, in seq order ([MQTT-4.6.0-5] [MQTT-4.6.0-6]); pages the queue in. */
+  private pump(s: Session): void {
+    const conn = s.conn;
+    if (conn === undefined) return;
+    const q = s.queue;
+    const mem = q.mem;
+    let i = q.firstQueued();
+    while (i >= 0 && i < mem.length) {
+      const e = mem[i]!;
+      if (e.state !== "queued") {
+        i++;
+        continue;
+      }
+      if (e.qos === 0) {
+        mem.splice(i, 1);
+        q.count--;
+        q.bytes -= e.bytes;
+        if (e.persisted) this.write({ op: "queue-delete", clientId: s.clientId, seq: e.seq });
+        this.sendPublish(conn, e, false);
+        continue;
+      }
+      if (!s.inflight.hasRoom) break;
+      const id = s.inflight.ids.allocate(e)!;
+      e.state = "sent";
+      e.packetId = id;
+      if (e.persisted) this.write({ op: "queue-update", clientId: s.clientId, seq: e.seq, state: "sent", packetId: id });
+      this.sendPublish(conn, e, false);
+      i++;
+    }
+    if (q.needsLoad()) {
+      const op = this.newOp();
+      q.loading = op;
+      this.ops.set(op, { kind: "load", session: s });
+      this.emit({ type: "load", op, clientId: s.clientId, afterSeq: q.memTailSeq, max: q.pageSize() });
+    }
+  }
+
+  private sendPublish(conn: Connection, e: QueueEntry, dup: boolean): void {
+    this.sendPublishOf(conn, e.message, e.qos, e.retain, dup, e.packetId, e.subscriptionIds);
+  }
+
+  /** [MQTT-3.3.1-3] DUP says only whether this send repeats an earlier one of ours;
+   *  [MQTT-3.3.2-3] the topic is the message's topic, which matched the subscription. */
+  private sendPublishOf(conn: Connection, m: StoredMessage, qos: QoS, retain: boolean, dup: boolean, packetId: number | undefined, ids: readonly number[]): void {
+    let props: Properties = P.NO_PROPERTIES;
+    if (conn.version === 5) {
+      props = ids.length > 0 ? { ...m.properties, subscriptionIdentifiers: ids } : m.properties;
+    }
+    this.totals.messagesOut++;
+    this.send(conn, P.publish(m.topic, m.payload, qos, retain, dup, packetId, props));
+  }
+
+  private countDrop(s: Session, m: StoredMessage, qos: QoS, reason: "queue-full" | "expired" | "too-large"): void {
+    s.dropped++;
+    this.totals.dropped++;
+    if (reason === "queue-full") this.totals.droppedQueueFull++;
+    else if (reason === "expired") this.totals.droppedExpired++;
+    this.observe({ type: "message-dropped", clientId: s.clientId, topic: m.topic, qos, reason, policy: this.config.overflowPolicy });
+  }
+}

@@ -1,0 +1,62 @@
+// Every timer of the broker in one binary min-heap with lazy deletion: a timer is never removed,
+// it is checked against its owner's current state when it fires (and re-armed if the owner moved
+// its deadline). Cost is O(log n) per armed timer and nothing per idle connection per tick.
+import type { ConnId, Millis } from "./api.js";
+
+export type TimerKind = "connect-timeout" | "keep-alive" | "session-expiry";
+
+export interface Timer {
+  readonly at: Millis;
+  readonly kind: TimerKind;
+  /** Connection timers: the connection; session timers: 0. */
+  readonly conn: ConnId;
+  /** Session timers: the client id; connection timers: "". */
+  readonly clientId: string;
+  /** The owner's generation when armed; a mismatch at fire time means the timer is stale. */
+  readonly gen: number;
+}
+
+export class DeadlineHeap {
+  private readonly heap: Timer[] = [];
+
+  get size(): number {
+    return this.heap.length;
+  }
+
+  push(t: Timer): void {
+    const h = this.heap;
+    h.push(t);
+    let i = h.length - 1;
+    while (i > 0) {
+      const p = (i - 1) >> 1;
+      if (h[p]!.at <= t.at) break;
+      h[i] = h[p]!;
+      i = p;
+    }
+    h[i] = t;
+  }
+
+  peek(): Timer | undefined {
+    return this.heap[0];
+  }
+
+  pop(): Timer | undefined {
+    const h = this.heap;
+    const top = h[0];
+    const last = h.pop();
+    if (top === undefined || last === undefined || h.length === 0) return top;
+    let i = 0;
+    const n = h.length;
+    for (;;) {
+      const l = 2 * i + 1;
+      if (l >= n) break;
+      const r = l + 1;
+      const c = r < n && h[r]!.at < h[l]!.at ? r : l;
+      if (h[c]!.at >= last.at) break;
+      h[i] = h[c]!;
+      i = c;
+    }
+    h[i] = last;
+    return top;
+  }
+}

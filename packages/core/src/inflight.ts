@@ -1,0 +1,62 @@
+// Outgoing packet identifiers of one session and the in-flight window they bound.
+// [MQTT-2.3.1-2] [MQTT-2.3.1-4] a new QoS 1/2 PUBLISH gets an id not in use by that session;
+// a resend reuses its id ([MQTT-4.4.0-1]).
+
+export const MAX_PACKET_ID = 65_535;
+
+/** Packet ids in use by one session, allocated round robin (1..65535, wrapping), skipping ids in use. */
+export class PacketIds<T> {
+  private readonly inUse = new Map<number, T>();
+  private next = 1;
+
+  /** Allocates a free id for `value`, or undefined when all 65535 are in use. */
+  allocate(value: T): number | undefined {
+    if (this.inUse.size >= MAX_PACKET_ID) return undefined;
+    let id = this.next;
+    while (this.inUse.has(id)) id = id === MAX_PACKET_ID ? 1 : id + 1;
+    this.inUse.set(id, value);
+    this.next = id === MAX_PACKET_ID ? 1 : id + 1;
+    return id;
+  }
+
+  /** Marks `id` as used (a restored or resent in-flight message keeps its id). */
+  claim(id: number, value: T): void {
+    this.inUse.set(id, value);
+  }
+
+  get(id: number): T | undefined {
+    return this.inUse.get(id);
+  }
+
+  has(id: number): boolean {
+    return this.inUse.has(id);
+  }
+
+  /** Frees `id`; true when it was in use. */
+  release(id: number): boolean {
+    return this.inUse.delete(id);
+  }
+
+  get size(): number {
+    return this.inUse.size;
+  }
+
+  clear(): void {
+    this.inUse.clear();
+  }
+}
+
+/** The in-flight window: how many QoS 1/2 messages may await acknowledgement at once. */
+export class InflightWindow<T> {
+  readonly ids = new PacketIds<T>();
+  constructor(readonly max: number) {}
+
+  /** True when another message may be sent now. */
+  get hasRoom(): boolean {
+    return this.ids.size < this.max && this.ids.size < 65_535;
+  }
+
+  get size(): number {
+    return this.ids.size;
+  }
+}

@@ -1,0 +1,35 @@
+// A session ([MQTT-4.1.0-1]): subscriptions, the outgoing queue with its in-flight window, and the
+// QoS 2 receive state, keyed by client id ([MQTT-3.1.3-2]). Persistent sessions (clean session 0)
+// outlive their connection and are mirrored to the store; clean ones live with the connection.
+import type { ProtocolVersion } from "@harbormq/codec";
+import type { Millis, OpId, StoredSubscription } from "./api.js";
+import type { Connection } from "./connection.js";
+import { InflightWindow } from "./inflight.js";
+import { SessionQueue, type QueueEntry } from "./queue.js";
+
+export class Session {
+  conn: Connection | undefined = undefined;
+  readonly subscriptions = new Map<string, StoredSubscription>();
+  readonly queue: SessionQueue;
+  readonly inflight: InflightWindow<QueueEntry>;
+  /** Incoming QoS 2 ids accepted and not yet released ([MQTT-4.3.3-2]) -> the persist op that
+   *  recorded them (a duplicate PUBLISH waits for that op before its PUBREC). */
+  readonly qos2In = new Map<number, OpId>();
+  dropped = 0;
+  /** Bumped on every attach / detach: a session-expiry timer armed under another generation is stale. */
+  gen = 0;
+
+  constructor(
+    readonly clientId: string,
+    public persistent: boolean,
+    public version: ProtocolVersion,
+    /** Seconds the session lives after disconnect; 0xFFFFFFFF = forever. */
+    public expiryInterval: number,
+    public disconnectedAt: Millis | undefined,
+    maxInflight: number,
+    queueWindow: number,
+  ) {
+    this.queue = new SessionQueue(persistent ? queueWindow : Infinity);
+    this.inflight = new InflightWindow<QueueEntry>(maxInflight);
+  }
+}
