@@ -255,7 +255,8 @@ export function arbConnack(version: ProtocolVersion): fc.Arbitrary<ConnackPacket
     })
     .map((r) => ({
       type: "connack" as const,
-      sessionPresent: r.reasonCode === 0 && r.sessionPresent,
+      // MQTT 3.1 has no session present flag
+      sessionPresent: version !== 3 && r.reasonCode === 0 && r.sessionPresent,
       reasonCode: r.reasonCode,
       properties: r.properties,
     }));

@@ -1,0 +1,41 @@
+// UNSUBACK (3.1.1 section 3.11, 5.0 section 3.11): packet id; 5.0 adds properties and one reason
+// code per filter (3.x has no payload, so `reasonCodes` is always empty there).
+import type { Properties, ProtocolVersion, UnsubackPacket } from "./packets.js";
+import { EMPTY_PROPERTIES, type Reader, type Writer, checkInt, checkPacketId, fail, varintSize } from "./primitives.js";
+import { propertiesSize, readProperties, writeProperties } from "./properties.js";
+
+const layout: Record<ProtocolVersion, { readonly propertiesAndCodes: boolean }> = {
+  3: { propertiesAndCodes: false },
+  4: { propertiesAndCodes: false },
+  5: { propertiesAndCodes: true },
+};
+
+const NO_CODES: readonly number[] = Object.freeze([]);
+
+export function parseUnsuback(r: Reader, version: ProtocolVersion): UnsubackPacket {
+  const packetId = r.u16("packet identifier");
+  if (packetId === 0) fail("UNSUBACK with packet identifier 0");
+  if (!layout[version].propertiesAndCodes) {
+    r.done("UNSUBACK");
+    return { type: "unsuback", packetId, reasonCodes: NO_CODES, properties: EMPTY_PROPERTIES };
+  }
+  const properties: Properties = readProperties(r, "unsuback");
+  const reasonCodes: number[] = [];
+  while (r.pos < r.end) reasonCodes.push(r.u8("reason code"));
+  return { type: "unsuback", packetId, reasonCodes, properties };
+}
+
+export function unsubackLength(p: UnsubackPacket, version: ProtocolVersion): number {
+  checkPacketId(p.packetId, "UNSUBACK");
+  if (!layout[version].propertiesAndCodes) return 2;
+  for (const c of p.reasonCodes) checkInt(c, 0, 0xff, "UNSUBACK reason code");
+  const ps = propertiesSize(p.properties, "unsuback");
+  return 2 + varintSize(ps) + ps + p.reasonCodes.length;
+}
+
+export function writeUnsuback(w: Writer, p: UnsubackPacket, version: ProtocolVersion): void {
+  w.u16(p.packetId);
+  if (!layout[version].propertiesAndCodes) return;
+  writeProperties(w, p.properties, propertiesSize(p.properties, "unsuback"));
+  for (const c of p.reasonCodes) w.u8(c);
+}
