@@ -1,0 +1,498 @@
+// The durable Store: better-sqlite3 in WAL mode with group commit. Every apply() of one turn of
+// the event loop goes into one transaction (one fsync), each call inside its own savepoint so a
+// failing call leaves nothing behind without failing its neighbours; promises resolve after COMMIT.
+import { closeSync, existsSync, mkdirSync, openSync, readSync, statSync } from "node:fs";
+import { join } from "node:path";
+import Database from "better-sqlite3";
+import type { Store } from "@harbormq/broker";
+import type {
+  MessageId,
+  RestoredSession,
+  Snapshot,
+  StoreWrite,
+  StoredMessage,
+  StoredQueueEntry,
+  StoredSessionMeta,
+  StoredSubscription,
+} from "@harbormq/core";
+import { StoreCorruptError, StoreLockedError, StoreOpenError, StoreVersionError } from "./errors.js";
+import { decodeProperties, encodeProperties } from "./properties.js";
+import { APPLICATION_ID, SCHEMA_V1, SCHEMA_VERSION } from "./schema.js";
+
+type DB = Database.Database;
+type Statement = Database.Statement;
+
+export interface SqliteStoreOptions {
+  /** Data directory (created if missing); the database is `<dir>/harbormq.db`. */
+  readonly dir?: string;
+  /** Database file instead of `dir`; ":memory:" for a throwaway database (no lock, no WAL). */
+  readonly file?: string;
+  /** "full" (default): a COMMIT is on disk before apply() resolves, also across power loss.
+   *  "normal": WAL is fsynced only at checkpoints; a process crash loses nothing, a power loss
+   *  or OS crash may lose the last transactions (never corrupts). See README. */
+  readonly synchronous?: "full" | "normal";
+}
+
+export const DATABASE_FILE = "harbormq.db";
+
+const STATES = ["queued", "sent", "released"] as const;
+const stateCode = { queued: 0, sent: 1, released: 2 } as const;
+const SQLITE_MAGIC = "SQLite format 3\0";
+
+interface Pending {
+  readonly writes: readonly StoreWrite[];
+  readonly resolve: () => void;
+  readonly reject: (error: unknown) => void;
+}
+
+function utf8Length(s: string): number {
+  return Buffer.byteLength(s, "utf8");
+}
+
+/** A plain Uint8Array over better-sqlite3's Buffer (no copy). */
+function bytes(b: Buffer): Uint8Array {
+  return new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
+}
+
+function cmp(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/** Opens (creating if needed) the store; see SqliteStoreOptions. Throws a StoreOpenError subclass
+ *  (StoreLockedError, StoreVersionError, StoreCorruptError) when the data cannot be used. */
+export function openSqliteStore(options: SqliteStoreOptions): Promise<SqliteStore> {
+  try {
+    return Promise.resolve(new SqliteStore(options));
+  } catch (error) {
+    return Promise.reject(error);
+  }
+}
+
+export class SqliteStore implements Store {
+  readonly file: string;
+  private readonly db: DB;
+  private pending: Pending[] = [];
+  private scheduled = false;
+  private closed = false;
+  private lastMessageId: number;
+  /** Per apply: highest seq queued per client (flushed into sessions.last_seq at its end). */
+  private readonly seqs = new Map<string, number>();
+  private txLastMessageId = 0;
+  private touchedMessages = false;
+
+  private readonly s: ReturnType<typeof prepare>;
+  private readonly applyOne: (writes: readonly StoreWrite[]) => void;
+  private readonly applyAll: (batch: readonly Pending[], failures: (unknown | undefined)[]) => void;
+
+  constructor(options: SqliteStoreOptions) {
+    if ((options.dir === undefined) === (options.file === undefined)) throw new TypeError("openSqliteStore: give exactly one of `dir` and `file`");
+    if (options.dir !== undefined) mkdirSync(options.dir, { recursive: true });
+    this.file = options.file ?? join(options.dir!, DATABASE_FILE);
+    const synchronous = options.synchronous ?? "full";
+    if (synchronous !== "full" && synchronous !== "normal") throw new TypeError(`openSqliteStore: synchronous must be "full" or "normal", got ${String(synchronous)}`);
+    this.db = openDatabase(this.file, synchronous);
+    try {
+      this.s = prepare(this.db);
+    } catch (error) {
+      this.db.close();
+      throw new StoreCorruptError(this.file, `unexpected schema: ${(error as Error).message}`, { cause: error });
+    }
+    this.lastMessageId = (this.s.getCounters.get() as { last_message_id: number }).last_message_id;
+    // Nested db.transaction() calls run in savepoints: one per apply() call inside the commit.
+    this.applyOne = this.db.transaction((writes: readonly StoreWrite[]) => this.write(writes));
+    this.applyAll = this.db.transaction((batch: readonly Pending[], failures: (unknown | undefined)[]) => {
+      this.txLastMessageId = this.lastMessageId;
+      for (const p of batch) {
+        const before = this.txLastMessageId;
+        try {
+          this.applyOne(p.writes);
+          failures.push(undefined);
+        } catch (error) {
+          this.txLastMessageId = before;
+          failures.push(error);
+        } finally {
+          this.seqs.clear();
+        }
+      }
+      if (this.txLastMessageId > this.lastMessageId) this.s.setLastMessageId.run(this.txLastMessageId);
+    });
+  }
+
+  restore(queueWindow: number): Promise<Snapshot> {
+    if (this.closed) return Promise.reject(new Error("store is closed"));
+    try {
+      this.flush();
+      const s = this.s;
+      const rows = s.sessions.all() as SessionRow[];
+      rows.sort((a, b) => cmp(a.client_id, b.client_id));
+      const sessions: RestoredSession[] = rows.map((r) => {
+        const totals = s.totals.get(r.client_id) as { n: number; bytes: number };
+        return {
+          meta: sessionMeta(r),
+          subscriptions: (s.subscriptions.all(r.client_id) as SubscriptionRow[]).map(subscription).sort((a, b) => cmp(a.filter, b.filter)),
+          qos2: (s.qos2.pluck().all(r.client_id) as number[]).sort((a, b) => a - b),
+          queueHead: this.page(r.client_id, 0, queueWindow),
+          queueCount: totals.n,
+          queueBytes: totals.bytes,
+          lastSeq: r.last_seq,
+        };
+      });
+      const retained = (s.retained.all() as MessageRow[]).map(messageFromRow).sort((a, b) => cmp(a.topic, b.topic));
+      return Promise.resolve({ sessions, retained, lastMessageId: this.lastMessageId });
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  load(clientId: string, afterSeq: number, max: number): Promise<readonly StoredQueueEntry[]> {
+    if (this.closed) return Promise.reject(new Error("store is closed"));
+    try {
+      this.flush();
+      return Promise.resolve(this.page(clientId, afterSeq, max));
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  apply(writes: readonly StoreWrite[]): Promise<void> {
+    if (this.closed) return Promise.reject(new Error("store is closed"));
+    return new Promise<void>((resolve, reject) => {
+      this.pending.push({ writes, resolve, reject });
+      if (!this.scheduled) {
+        this.scheduled = true;
+        // setImmediate, not a microtask: it runs after the I/O callbacks of this loop turn, so
+        // the applies of every connection that had data this turn share one COMMIT.
+        setImmediate(this.flushSoon);
+      }
+    });
+  }
+
+  close(): Promise<void> {
+    if (this.closed) return Promise.resolve();
+    try {
+      this.flush();
+    } finally {
+      this.closed = true;
+      this.db.close(); // releases the exclusive lock
+    }
+    return Promise.resolve();
+  }
+
+  // -------------------------------------------------------------------------------------------
+
+  private readonly flushSoon = (): void => {
+    this.scheduled = false;
+    if (!this.closed) this.flush();
+  };
+
+  /** Commits every pending apply in one transaction, then settles their promises. */
+  private flush(): void {
+    if (this.pending.length === 0) return;
+    const batch = this.pending;
+    this.pending = [];
+    const failures: (unknown | undefined)[] = [];
+    try {
+      this.applyAll(batch, failures);
+    } catch (error) {
+      // COMMIT itself failed (disk full, I/O error): nothing of the batch is durable.
+      for (const p of batch) p.reject(error);
+      return;
+    }
+    if (this.txLastMessageId > this.lastMessageId) this.lastMessageId = this.txLastMessageId;
+    for (let i = 0; i < batch.length; i++) {
+      const failure = failures[i];
+      if (failure === undefined) batch[i]!.resolve();
+      else batch[i]!.reject(failure);
+    }
+  }
+
+  private page(clientId: string, afterSeq: number, max: number): StoredQueueEntry[] {
+    if (max <= 0) return [];
+    const rows = this.s.page.all(clientId, afterSeq, max) as PageRow[];
+    const messages = new Map<MessageId, StoredMessage>(); // one object per message per page
+    return rows.map((r) => {
+      let message = messages.get(r[6]);
+      if (message === undefined) {
+        message = {
+          id: r[6],
+          topic: r[7],
+          payload: bytes(r[8]),
+          qos: r[9] as StoredMessage["qos"],
+          retain: r[10] === 1,
+          properties: decodeProperties(r[11]),
+          receivedAt: r[12],
+        };
+        messages.set(r[6], message);
+      }
+      return {
+        seq: r[0],
+        message,
+        qos: r[1] as StoredQueueEntry["qos"],
+        retain: r[2] === 1,
+        state: STATES[r[3]]!,
+        packetId: r[4] ?? undefined,
+        subscriptionIds: r[5] === null ? [] : r[5].split(",").map(Number),
+      };
+    });
+  }
+
+  /** The writes of one apply() call, inside its savepoint. */
+  private write(writes: readonly StoreWrite[]): void {
+    const s = this.s;
+    this.touchedMessages = false;
+    for (const w of writes) {
+      switch (w.op) {
+        case "session-put": {
+          const m = w.session;
+          s.sessionPut.run(m.clientId, m.protocolVersion, m.expiryInterval, m.disconnectedAt ?? null);
+          break;
+        }
+        case "session-delete": {
+          const id = w.clientId;
+          s.unrefSession.run(id);
+          s.deleteQueue.run(id);
+          s.deleteSubscriptions.run(id);
+          s.deleteQos2.run(id);
+          s.deleteSession.run(id);
+          this.seqs.delete(id);
+          this.touchedMessages = true;
+          break;
+        }
+        case "subscription-put": {
+          const x = w.subscription;
+          s.subscriptionPut.run(w.clientId, x.filter, x.qos, x.noLocal ? 1 : 0, x.retainAsPublished ? 1 : 0, x.retainHandling, x.subscriptionId ?? null);
+          break;
+        }
+        case "subscription-delete":
+          s.subscriptionDelete.run(w.clientId, w.filter);
+          break;
+        case "message-put": {
+          const m = w.message;
+          s.messagePut.run(m.id, m.topic, m.payload, m.qos, m.retain ? 1 : 0, encodeProperties(m.properties), m.receivedAt, m.payload.length + utf8Length(m.topic));
+          if (m.id > this.txLastMessageId) this.txLastMessageId = m.id;
+          this.touchedMessages = true;
+          break;
+        }
+        case "queue-put": {
+          const e = w.entry;
+          const ref = s.ref.get(w.messageId) as { bytes: number } | undefined;
+          if (ref === undefined) throw new Error(`queue-put: unknown message ${w.messageId} for ${w.clientId}`);
+          s.queuePut.run(w.clientId, e.seq, w.messageId, e.qos, e.retain ? 1 : 0, stateCode[e.state], e.packetId ?? null, e.subscriptionIds.length === 0 ? null : e.subscriptionIds.join(","), ref.bytes);
+          const last = this.seqs.get(w.clientId);
+          if (last === undefined || e.seq > last) this.seqs.set(w.clientId, e.seq);
+          break;
+        }
+        case "queue-update":
+          s.queueUpdate.run(stateCode[w.state], w.packetId ?? null, w.clientId, w.seq);
+          break;
+        case "queue-delete": {
+          const messageId = s.queueDelete.pluck().get(w.clientId, w.seq) as number | undefined;
+          if (messageId !== undefined) {
+            s.unref.run(messageId);
+            this.touchedMessages = true;
+          }
+          break;
+        }
+        case "qos2-put":
+          s.qos2Put.run(w.clientId, w.packetId);
+          break;
+        case "qos2-delete":
+          s.qos2Delete.run(w.clientId, w.packetId);
+          break;
+        case "retained-put": {
+          const m = w.message;
+          s.retainedPut.run(m.topic, m.id, m.payload, m.qos, m.retain ? 1 : 0, encodeProperties(m.properties), m.receivedAt);
+          if (m.id > this.txLastMessageId) this.txLastMessageId = m.id;
+          break;
+        }
+        case "retained-delete":
+          s.retainedDelete.run(w.topic);
+          break;
+        default:
+          throw new Error(`unknown store write: ${JSON.stringify(w satisfies never)}`);
+      }
+    }
+    for (const [clientId, seq] of this.seqs) s.lastSeq.run(clientId, seq);
+    // A message no queue entry refers to is deleted at the end of the apply (see the contract).
+    if (this.touchedMessages) s.deleteUnreferenced.run();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+
+/** Opens the file, takes the exclusive lock, checks format and version, creates the schema in a
+ *  new database. Nothing is written to a file that fails a check. */
+function openDatabase(file: string, synchronous: "full" | "normal"): DB {
+  const memory = file === ":memory:";
+  if (!memory && existsSync(file) && statSync(file).size > 0) {
+    const fd = openSync(file, "r");
+    const header = Buffer.alloc(16);
+    try {
+      readSync(fd, header, 0, 16, 0);
+    } finally {
+      closeSync(fd);
+    }
+    if (header.toString("latin1") !== SQLITE_MAGIC) throw new StoreCorruptError(file, "not a SQLite database");
+  }
+  let db: DB;
+  try {
+    db = new Database(file, { timeout: 0 });
+  } catch (error) {
+    throw translate(error, file);
+  }
+  try {
+    if (!memory) {
+      // The lock: in EXCLUSIVE locking mode SQLite keeps the file lock it takes for the first
+      // write until the connection closes, and the OS drops it when the process dies (kill -9
+      // included), so there is no stale lock to detect. Set before the first WAL access, it also
+      // keeps the WAL index in process memory (no -shm file).
+      db.pragma("locking_mode = EXCLUSIVE");
+    }
+    db.exec("BEGIN EXCLUSIVE");
+    try {
+      const appId = db.pragma("application_id", { simple: true }) as number;
+      const version = db.pragma("user_version", { simple: true }) as number;
+      if (appId !== APPLICATION_ID && appId !== 0) throw new StoreCorruptError(file, `another application's SQLite database (application_id ${appId})`);
+      if (version > SCHEMA_VERSION) throw new StoreVersionError(file, version, SCHEMA_VERSION);
+      if (version === 0) {
+        const objects = db.prepare("SELECT count(*) FROM sqlite_schema").pluck().get() as number;
+        if (objects > 0 || appId !== 0) throw new StoreCorruptError(file, "a SQLite database without harbormq's format version");
+        db.exec(SCHEMA_V1);
+        db.pragma(`application_id = ${APPLICATION_ID}`);
+        db.pragma(`user_version = ${SCHEMA_VERSION}`);
+      } else if (appId !== APPLICATION_ID) {
+        throw new StoreCorruptError(file, "a SQLite database without harbormq's application id");
+      }
+      db.exec("COMMIT");
+    } catch (error) {
+      db.exec("ROLLBACK");
+      throw error;
+    }
+    if (!memory) {
+      const mode = db.pragma("journal_mode = WAL", { simple: true }) as string;
+      if (mode !== "wal") throw new StoreOpenError(`harbormq: cannot put ${file} in WAL mode (got ${mode})`, file);
+    }
+    db.pragma(`synchronous = ${synchronous === "full" ? "FULL" : "NORMAL"}`);
+    return db;
+  } catch (error) {
+    db.close();
+    throw translate(error, file);
+  }
+}
+
+function translate(error: unknown, file: string): unknown {
+  if (error instanceof StoreOpenError) return error;
+  const code = (error as { code?: unknown }).code;
+  if (code === "SQLITE_BUSY" || code === "SQLITE_LOCKED") return new StoreLockedError(file, { cause: error });
+  if (code === "SQLITE_NOTADB" || code === "SQLITE_CORRUPT") return new StoreCorruptError(file, (error as Error).message, { cause: error });
+  return error;
+}
+
+interface SessionRow {
+  client_id: string;
+  protocol_version: 3 | 4 | 5;
+  expiry_interval: number;
+  disconnected_at: number | null;
+  last_seq: number;
+}
+
+interface SubscriptionRow {
+  filter: string;
+  qos: 0 | 1 | 2;
+  no_local: number;
+  retain_as_published: number;
+  retain_handling: 0 | 1 | 2;
+  subscription_id: number | null;
+}
+
+interface MessageRow {
+  id: number;
+  topic: string;
+  payload: Buffer;
+  qos: 0 | 1 | 2;
+  retain: number;
+  properties: string | null;
+  received_at: number;
+}
+
+/** seq, qos, retain, state, packet_id, subscription_ids, message id, topic, payload, message
+ *  qos, message retain, properties, received_at */
+type PageRow = [number, number, number, 0 | 1 | 2, number | null, string | null, number, string, Buffer, number, number, string | null, number];
+
+function sessionMeta(r: SessionRow): StoredSessionMeta {
+  return { clientId: r.client_id, protocolVersion: r.protocol_version, expiryInterval: r.expiry_interval, disconnectedAt: r.disconnected_at ?? undefined };
+}
+
+function subscription(r: SubscriptionRow): StoredSubscription {
+  return {
+    filter: r.filter,
+    qos: r.qos,
+    noLocal: r.no_local === 1,
+    retainAsPublished: r.retain_as_published === 1,
+    retainHandling: r.retain_handling,
+    subscriptionId: r.subscription_id ?? undefined,
+  };
+}
+
+function messageFromRow(r: MessageRow): StoredMessage {
+  return { id: r.id, topic: r.topic, payload: bytes(r.payload), qos: r.qos, retain: r.retain === 1, properties: decodeProperties(r.properties), receivedAt: r.received_at };
+}
+
+function prepare(db: DB) {
+  const p = (sql: string): Statement => db.prepare(sql);
+  return {
+    getCounters: p("SELECT last_message_id FROM counters WHERE id = 1"),
+    setLastMessageId: p("UPDATE counters SET last_message_id = ? WHERE id = 1"),
+    sessions: p("SELECT client_id, protocol_version, expiry_interval, disconnected_at, last_seq FROM sessions WHERE protocol_version IS NOT NULL"),
+    subscriptions: p("SELECT filter, qos, no_local, retain_as_published, retain_handling, subscription_id FROM subscriptions WHERE client_id = ?"),
+    qos2: p("SELECT packet_id FROM qos2 WHERE client_id = ?"),
+    totals: p("SELECT count(*) AS n, coalesce(sum(bytes), 0) AS bytes FROM queue WHERE client_id = ?"),
+    retained: p("SELECT id, topic, payload, qos, retain, properties, received_at FROM retained"),
+    page: p(
+      `SELECT q.seq, q.qos, q.retain, q.state, q.packet_id, q.subscription_ids, m.id, m.topic, m.payload, m.qos, m.retain, m.properties, m.received_at
+       FROM queue q JOIN messages m ON m.id = q.message_id
+       WHERE q.client_id = ? AND q.seq > ? ORDER BY q.seq LIMIT ?`,
+    ).raw(),
+    sessionPut: p(
+      `INSERT INTO sessions (client_id, protocol_version, expiry_interval, disconnected_at) VALUES (?, ?, ?, ?)
+       ON CONFLICT (client_id) DO UPDATE SET protocol_version = excluded.protocol_version,
+         expiry_interval = excluded.expiry_interval, disconnected_at = excluded.disconnected_at`,
+    ),
+    lastSeq: p(
+      `INSERT INTO sessions (client_id, last_seq) VALUES (?, ?)
+       ON CONFLICT (client_id) DO UPDATE SET last_seq = max(last_seq, excluded.last_seq)`,
+    ),
+    // One statement for the whole queue of a session: refs drop by the entries per message.
+    unrefSession: p(
+      `UPDATE messages SET refs = refs - d.n
+       FROM (SELECT message_id, count(*) AS n FROM queue WHERE client_id = ? GROUP BY message_id) AS d
+       WHERE messages.id = d.message_id`,
+    ),
+    deleteQueue: p("DELETE FROM queue WHERE client_id = ?"),
+    deleteSubscriptions: p("DELETE FROM subscriptions WHERE client_id = ?"),
+    deleteQos2: p("DELETE FROM qos2 WHERE client_id = ?"),
+    deleteSession: p("DELETE FROM sessions WHERE client_id = ?"),
+    subscriptionPut: p(
+      `INSERT OR REPLACE INTO subscriptions (client_id, filter, qos, no_local, retain_as_published, retain_handling, subscription_id)
+       VALUES (?, ?, ?, ?, ?, ?, ?)`,
+    ),
+    subscriptionDelete: p("DELETE FROM subscriptions WHERE client_id = ? AND filter = ?"),
+    messagePut: p("INSERT INTO messages (id, topic, payload, qos, retain, properties, received_at, bytes, refs) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0)"),
+    ref: p("UPDATE messages SET refs = refs + 1 WHERE id = ? RETURNING bytes"),
+    unref: p("UPDATE messages SET refs = refs - 1 WHERE id = ?"),
+    deleteUnreferenced: p("DELETE FROM messages WHERE refs <= 0"),
+    queuePut: p(
+      `INSERT INTO queue (client_id, seq, message_id, qos, retain, state, packet_id, subscription_ids, bytes)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    ),
+    queueUpdate: p("UPDATE queue SET state = ?, packet_id = ? WHERE client_id = ? AND seq = ?"),
+    queueDelete: p("DELETE FROM queue WHERE client_id = ? AND seq = ? RETURNING message_id"),
+    qos2Put: p("INSERT OR IGNORE INTO qos2 (client_id, packet_id) VALUES (?, ?)"),
+    qos2Delete: p("DELETE FROM qos2 WHERE client_id = ? AND packet_id = ?"),
+    retainedPut: p(
+      `INSERT OR REPLACE INTO retained (topic, id, payload, qos, retain, properties, received_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?)`,
+    ),
+    retainedDelete: p("DELETE FROM retained WHERE topic = ?"),
+  };
+}
