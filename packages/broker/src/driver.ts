@@ -1,0 +1,576 @@
+// The driver: owns the event loop around the pure core. Bytes from transports become inputs,
+// actions become socket writes, store batches, hook calls and events.
+//
+// Turns and ordering. Work arrives in "turns" (a data callback, a timer, a store or hook answer).
+// During a turn sends are queued per connection and persists are collected into one open batch.
+// At the end of the turn (setImmediate, so every socket read in the same poll phase shares it)
+// the batch goes to the store as ONE `store.apply` (group commit) and each connection's ready
+// sends are encoded into ONE buffer and written with ONE `write`.
+// A send carries a barrier: the number of the last batch holding a persist emitted before it.
+// It is written only once every batch up to its barrier has settled, which is api.ts's rule
+// "no send on the wire before every earlier persist is durable" (a PUBACK only for a stored
+// message, DUP-only repeats after a crash). With the memory store the batch settles on a
+// microtask, so those sends still leave in the same tick.
+//
+// Backpressure. When a connection's write returns false the driver stops reading it (pause)
+// and stops writing to it until drain. Meanwhile QoS 0 PUBLISHes to it are dropped (at most
+// once allows it; counted as message-dropped "queue-full"), QoS 1/2 deliveries are bounded by
+// the core's in-flight window and stay queued in the core's session queue, and acks are bounded
+// because the peer's input is paused. `maxPendingBytes` is a last-resort cap: a connection whose
+// unsent backlog exceeds it is closed.
+import type { Packet, ProtocolVersion } from "@harbormq/codec";
+import type { Action, BrokerEvent, BrokerStats, ConnId, Input, Millis, OpId, StoreWrite } from "@harbormq/core";
+import type { Hooks, Logger, Verdict } from "./hooks.js";
+import type { Duplex, Store } from "./ports.js";
+
+/** The core as the driver sees it (`Broker` of @harbormq/core). */
+export interface Core {
+  handle(now: Millis, input: Input): void;
+  poll(): Action | undefined;
+  nextDeadline(): Millis | undefined;
+  readonly stats: Readonly<BrokerStats>;
+}
+
+/** A decode failure: the MQTT reason code (0x81 malformed, 0x95 too large, ...) and a message. */
+export interface DecodeFailure {
+  readonly code: number;
+  readonly message: string;
+}
+
+export interface PacketDecoder {
+  push(chunk: Uint8Array): void;
+  next(): Packet | DecodeFailure | undefined;
+}
+
+/** The codec functions the driver needs (@harbormq/codec), injectable for tests. */
+export interface Codec {
+  decoder(maxPacketSize: number): PacketDecoder;
+  isFailure(item: Packet | DecodeFailure): item is DecodeFailure;
+  encodedLength(packet: Packet, version: ProtocolVersion): number;
+  encodeInto(packet: Packet, version: ProtocolVersion, target: Uint8Array, offset: number): unknown;
+}
+
+/** A monotonic clock comparable across restarts (wall-clock origin + monotonic offset). */
+export const monotonicNow = (): Millis => performance.timeOrigin + performance.now();
+
+export interface DriverOptions {
+  readonly core: Core;
+  readonly codec: Codec;
+  readonly store: Store;
+  readonly hooks?: Hooks;
+  readonly logger?: Logger;
+  readonly maxPacketSize: number;
+  /** Unsent bytes a congested connection may hold in the driver before it is closed. Default 16 MiB. */
+  readonly maxPendingBytes?: number;
+  readonly clock?: () => Millis;
+}
+
+export interface DriverStats {
+  readonly connectionsOpen: number;
+  readonly bytesIn: number;
+  readonly bytesOut: number;
+  readonly writes: number;
+  readonly storeBatches: number;
+  readonly storeWrites: number;
+  /** QoS 0 messages dropped because their connection was congested. */
+  readonly droppedCongested: number;
+}
+
+interface PendingSend {
+  readonly packet: Packet;
+  readonly version: ProtocolVersion;
+  readonly size: number;
+  readonly barrier: number;
+}
+
+class Connection {
+  readonly pending: PendingSend[] = [];
+  pendingBytes = 0;
+  /** The core asked to close: flush, then close; ignore further input. */
+  closeRequested = false;
+  closeIssued = false;
+  /** The transport reported the end of the stream. */
+  ended = false;
+  congested = false;
+  clientId: string | undefined = undefined;
+  constructor(
+    readonly id: ConnId,
+    readonly duplex: Duplex,
+    readonly decoder: PacketDecoder,
+    readonly transport: string,
+  ) {}
+}
+
+interface SettledBatch {
+  readonly ops: readonly OpId[];
+  readonly ok: boolean;
+}
+
+const immediate: (fn: () => void) => void =
+  typeof setImmediate === "function" ? (fn) => setImmediate(fn) : (fn) => setTimeout(fn, 0);
+
+/** Longest delay setTimeout accepts. */
+const maxTimerDelay = 2_147_483_647;
+
+export class Driver {
+  private readonly core: Core;
+  private readonly codec: Codec;
+  private readonly store: Store;
+  private readonly hooks: Hooks;
+  private readonly logger: Logger;
+  private readonly clock: () => Millis;
+  private readonly maxPacketSize: number;
+  private readonly maxPendingBytes: number;
+
+  private readonly conns = new Map<ConnId, Connection>();
+  private nextConnId = 1;
+  private readonly dirty = new Set<Connection>();
+  /** Connections holding sends that wait for a batch to settle. */
+  private readonly blocked = new Set<Connection>();
+  private turnScheduled = false;
+  private stopped = false;
+
+  // Group commit: the open batch collects persists of this turn; batches settle in order.
+  private openBatch = 0;
+  private openWrites: StoreWrite[] = [];
+  private openOps: OpId[] = [];
+  private batchCounter = 0;
+  private lastIssued = 0;
+  private durable = 0;
+  private readonly settledAhead = new Map<number, SettledBatch>();
+  private readonly applying = new Set<Promise<void>>();
+  private pendingAnswers = 0;
+
+  private timer: ReturnType<typeof setTimeout> | undefined;
+  private timerAt: Millis | undefined;
+  private connectionsEmptied: (() => void) | undefined;
+
+  private statBytesIn = 0;
+  private statBytesOut = 0;
+  private statWrites = 0;
+  private statBatches = 0;
+  private statStoreWrites = 0;
+  private statDroppedCongested = 0;
+
+  constructor(options: DriverOptions) {
+    this.core = options.core;
+    this.codec = options.codec;
+    this.store = options.store;
+    this.hooks = options.hooks ?? {};
+    this.logger = options.logger ?? {};
+    this.clock = options.clock ?? monotonicNow;
+    this.maxPacketSize = options.maxPacketSize;
+    this.maxPendingBytes = options.maxPendingBytes ?? 16 * 1024 * 1024;
+  }
+
+  get stats(): DriverStats {
+    return {
+      connectionsOpen: this.conns.size,
+      bytesIn: this.statBytesIn,
+      bytesOut: this.statBytesOut,
+      writes: this.statWrites,
+      storeBatches: this.statBatches,
+      storeWrites: this.statStoreWrites,
+      droppedCongested: this.statDroppedCongested,
+    };
+  }
+
+  /** Hands a new stream to the core. `transport` names it in logs. */
+  accept(duplex: Duplex, transport = "?"): void {
+    if (this.stopped) {
+      duplex.close();
+      return;
+    }
+    const conn = new Connection(this.nextConnId++, duplex, this.codec.decoder(this.maxPacketSize), transport);
+    this.conns.set(conn.id, conn);
+    duplex.onData((chunk) => this.onData(conn, chunk));
+    duplex.onClose((error) => this.onClosed(conn, error));
+    duplex.onDrain(() => this.onDrain(conn));
+    this.feed({ type: "open", conn: conn.id, remote: duplex.remote });
+    this.scheduleTurnEnd();
+  }
+
+  private onData(conn: Connection, chunk: Uint8Array): void {
+    // A connection the core is closing has nothing more to say: after a protocol error the rest
+    // of its stream is ignored, so a hostile peer costs nothing more.
+    if (conn.closeRequested || conn.ended || this.stopped) return;
+    this.statBytesIn += chunk.length;
+    const decoder = conn.decoder;
+    decoder.push(chunk);
+    const now = this.clock();
+    for (;;) {
+      const item = decoder.next();
+      if (item === undefined) break;
+      if (this.codec.isFailure(item)) {
+        this.core.handle(now, { type: "malformed", conn: conn.id, reason: item.code, message: item.message });
+        this.drain();
+        // The stream cannot be resynchronised; whatever the core decided, it ends here.
+        if (!conn.closeRequested) this.requestClose(conn);
+        break;
+      }
+      this.core.handle(now, { type: "packet", conn: conn.id, packet: item });
+      this.drain();
+      if (conn.closeRequested) break;
+    }
+    this.scheduleTurnEnd();
+  }
+
+  private onClosed(conn: Connection, error: Error | undefined): void {
+    if (conn.ended) return;
+    conn.ended = true;
+    conn.pending.length = 0;
+    conn.pendingBytes = 0;
+    this.conns.delete(conn.id);
+    this.dirty.delete(conn);
+    this.blocked.delete(conn);
+    if (error !== undefined) this.logger.debug?.("connection error", { conn: conn.id, error: error.message });
+    if (!this.stopped) {
+      this.feed({ type: "closed", conn: conn.id });
+      this.scheduleTurnEnd();
+    }
+    if (this.conns.size === 0) this.connectionsEmptied?.();
+  }
+
+  private onDrain(conn: Connection): void {
+    if (conn.ended) return;
+    conn.congested = false;
+    if (!conn.closeRequested) conn.duplex.resume();
+    this.dirty.add(conn);
+    this.scheduleTurnEnd();
+  }
+
+  /** handle() one input, then drain poll(). */
+  private feed(input: Input): void {
+    this.core.handle(this.clock(), input);
+    this.drain();
+  }
+
+  private drain(): void {
+    for (let action = this.core.poll(); action !== undefined; action = this.core.poll()) this.execute(action);
+  }
+
+  private execute(action: Action): void {
+    switch (action.type) {
+      case "send":
+        this.send(action.conn, action.packet, action.version);
+        return;
+      case "close": {
+        const conn = this.conns.get(action.conn);
+        if (conn === undefined) return;
+        this.logger.debug?.("closing connection", { conn: conn.id, reason: action.reason, message: action.message });
+        this.requestClose(conn);
+        return;
+      }
+      case "persist":
+        if (this.openBatch === 0) this.openBatch = ++this.batchCounter;
+        for (const write of action.writes) this.openWrites.push(write);
+        this.openOps.push(action.op);
+        return;
+      case "authenticate": {
+        const hook = this.hooks.authenticate;
+        const connect = action.connect;
+        const remote = this.conns.get(action.conn)?.duplex.remote ?? "";
+        this.answer(
+          action.op,
+          hook === undefined
+            ? () => true
+            : () => hook({ clientId: connect.clientId, username: connect.username, password: connect.password, remote }),
+          (verdict) => ({ type: "authed", op: action.op, verdict: toVerdict(verdict, 0x86), granted: undefined }),
+          () => ({ type: "authed", op: action.op, verdict: { ok: false, reasonCode: 0x80 }, granted: undefined }),
+        );
+        return;
+      }
+      case "authorize-publish": {
+        const hook = this.hooks.authorizePublish;
+        const ctx = { clientId: action.clientId, topic: action.topic, qos: action.qos, retain: action.retain };
+        this.answer(
+          action.op,
+          hook === undefined ? () => true : () => hook(ctx),
+          (verdict) => ({ type: "authed", op: action.op, verdict: toVerdict(verdict, 0x87), granted: undefined }),
+          () => ({ type: "authed", op: action.op, verdict: { ok: false, reasonCode: 0x80 }, granted: undefined }),
+        );
+        return;
+      }
+      case "authorize-subscribe": {
+        const hook = this.hooks.authorizeSubscribe;
+        const subs = action.subscriptions;
+        this.answer(
+          action.op,
+          () =>
+            Promise.all(
+              subs.map((s) =>
+                hook === undefined ? true : hook({ clientId: action.clientId, filter: s.topicFilter, qos: s.qos }),
+              ),
+            ),
+          (answers) => ({
+            type: "authed",
+            op: action.op,
+            verdict: { ok: true },
+            granted: answers.map((a, i) => (a === true ? subs[i]!.qos : a === false ? 0x80 : a)),
+          }),
+          () => ({ type: "authed", op: action.op, verdict: { ok: true }, granted: subs.map(() => 0x80) }),
+        );
+        return;
+      }
+      case "load": {
+        const { clientId, afterSeq, max } = action;
+        this.answer(
+          action.op,
+          () => this.store.load(clientId, afterSeq, max),
+          (entries) => ({ type: "loaded", op: action.op, entries }),
+          () => ({ type: "loaded", op: action.op, entries: [] }),
+        );
+        return;
+      }
+      case "observe":
+        this.observe(action.event);
+        return;
+      default:
+        assertNever(action);
+    }
+  }
+
+  private send(connId: ConnId, packet: Packet, version: ProtocolVersion): void {
+    const conn = this.conns.get(connId);
+    if (conn === undefined || conn.ended || conn.closeIssued) return;
+    if (conn.congested && packet.type === "publish" && packet.qos === 0 && !conn.closeRequested) {
+      // At most once: a subscriber that cannot keep up loses QoS 0 messages, not the broker's memory.
+      this.statDroppedCongested++;
+      this.observe({
+        type: "message-dropped",
+        clientId: conn.clientId ?? "",
+        topic: packet.topic,
+        qos: 0,
+        reason: "queue-full",
+        policy: "drop-new",
+      });
+      return;
+    }
+    const size = this.codec.encodedLength(packet, version);
+    const barrier = this.openBatch !== 0 ? this.openBatch : this.lastIssued;
+    conn.pending.push({ packet, version, size, barrier });
+    conn.pendingBytes += size;
+    this.dirty.add(conn);
+    if (barrier > this.durable) this.blocked.add(conn);
+    if (conn.pendingBytes > this.maxPendingBytes && conn.congested) {
+      this.logger.warn?.("closing a connection that does not read", { conn: conn.id, pendingBytes: conn.pendingBytes });
+      conn.pending.length = 0;
+      conn.pendingBytes = 0;
+      this.requestClose(conn);
+    }
+  }
+
+  private requestClose(conn: Connection): void {
+    conn.closeRequested = true;
+    conn.duplex.pause();
+    this.dirty.add(conn);
+  }
+
+  /** Runs a hook or store read off the current turn and feeds its answer (or the fallback). */
+  private answer<T>(op: OpId, call: () => T | Promise<T>, toInput: (value: T) => Input, onError: () => Input): void {
+    this.pendingAnswers++;
+    Promise.resolve()
+      .then(call)
+      .then(toInput, (error: unknown) => {
+        this.logger.error?.("hook or store read failed", { op, error: String(error) });
+        return onError();
+      })
+      .then((input) => {
+        this.pendingAnswers--;
+        if (this.stopped) return;
+        this.feed(input);
+        this.scheduleTurnEnd();
+      });
+  }
+
+  private observe(event: BrokerEvent): void {
+    const hooks = this.hooks;
+    try {
+      hooks.onEvent?.(event);
+      switch (event.type) {
+        case "client-connected": {
+          const conn = this.conns.get(event.conn);
+          if (conn !== undefined) conn.clientId = event.clientId;
+          this.logger.info?.("client connected", { ...event });
+          hooks.onClientConnected?.(event);
+          break;
+        }
+        case "client-disconnected":
+          this.logger.info?.("client disconnected", { ...event });
+          hooks.onClientDisconnected?.(event);
+          break;
+        case "message-published":
+          this.logger.debug?.("message published", { ...event });
+          hooks.onMessagePublished?.(event);
+          break;
+        case "message-dropped":
+          this.logger.debug?.("message dropped", { ...event });
+          hooks.onMessageDropped?.(event);
+          break;
+        case "connect-refused":
+        case "protocol-error":
+          this.logger.warn?.(event.type, { ...event });
+          break;
+        default:
+          // Other events (wills, expiries, ...) only go to onEvent and the log.
+          this.logger.info?.(event.type, { ...event });
+      }
+    } catch (error) {
+      this.logger.error?.("event hook threw", { event: event.type, error: String(error) });
+    }
+  }
+
+  private scheduleTurnEnd(): void {
+    if (this.turnScheduled) return;
+    this.turnScheduled = true;
+    immediate(() => {
+      this.turnScheduled = false;
+      this.endTurn();
+    });
+  }
+
+  /** Commits the open batch, writes what is ready, re-arms the timer. */
+  private endTurn(): void {
+    if (this.openBatch !== 0) this.commit();
+    for (const conn of this.dirty) this.flush(conn);
+    this.dirty.clear();
+    this.armTimer();
+  }
+
+  private commit(): void {
+    const batch = this.openBatch;
+    const writes = this.openWrites;
+    const ops = this.openOps;
+    this.openBatch = 0;
+    this.openWrites = [];
+    this.openOps = [];
+    this.lastIssued = batch;
+    this.statBatches++;
+    this.statStoreWrites += writes.length;
+    let applied: Promise<void>;
+    try {
+      applied = this.store.apply(writes);
+    } catch (error) {
+      applied = Promise.reject(error);
+    }
+    const settled = applied.then(
+      () => this.settle(batch, { ops, ok: true }),
+      (error: unknown) => {
+        this.logger.error?.("store apply failed", { batch, writes: writes.length, error: String(error) });
+        this.settle(batch, { ops, ok: false });
+      },
+    );
+    this.applying.add(settled);
+    void settled.finally(() => this.applying.delete(settled));
+  }
+
+  /** Batches settle strictly in order; `stored` inputs follow that order. */
+  private settle(batch: number, result: SettledBatch): void {
+    this.settledAhead.set(batch, result);
+    let next = this.settledAhead.get(this.durable + 1);
+    while (next !== undefined) {
+      this.settledAhead.delete(this.durable + 1);
+      this.durable++;
+      for (const op of next.ops) this.core.handle(this.clock(), { type: "stored", op, ok: next.ok });
+      this.drain();
+      next = this.settledAhead.get(this.durable + 1);
+    }
+    // Sends that waited for this batch can go now, in the same tick; persists the answers
+    // produced form the next batch right away.
+    for (const conn of this.blocked) this.dirty.add(conn);
+    this.blocked.clear();
+    this.endTurn();
+  }
+
+  private flush(conn: Connection): void {
+    if (conn.ended) return;
+    const pending = conn.pending;
+    if (!conn.congested || conn.closeRequested) {
+      let ready = 0;
+      let bytes = 0;
+      while (ready < pending.length && pending[ready]!.barrier <= this.durable) bytes += pending[ready++]!.size;
+      if (ready > 0) {
+        const buffer = new Uint8Array(bytes);
+        let offset = 0;
+        for (let i = 0; i < ready; i++) {
+          const p = pending[i]!;
+          this.codec.encodeInto(p.packet, p.version, buffer, offset);
+          offset += p.size;
+        }
+        pending.splice(0, ready);
+        conn.pendingBytes -= bytes;
+        this.statBytesOut += bytes;
+        this.statWrites++;
+        if (!conn.duplex.write(buffer) && !conn.closeRequested) {
+          conn.congested = true;
+          conn.duplex.pause();
+        }
+      }
+    }
+    if (pending.length > 0 && pending[0]!.barrier > this.durable) this.blocked.add(conn);
+    if (conn.closeRequested && !conn.closeIssued && pending.length === 0) {
+      conn.closeIssued = true;
+      conn.duplex.close();
+    }
+  }
+
+  private armTimer(): void {
+    if (this.stopped) return;
+    const deadline = this.core.nextDeadline();
+    if (deadline === this.timerAt) return;
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.timer = undefined;
+    this.timerAt = deadline;
+    if (deadline === undefined) return;
+    const delay = Math.min(maxTimerDelay, Math.max(0, Math.ceil(deadline - this.clock())));
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      this.timerAt = undefined;
+      if (this.stopped) return;
+      this.feed({ type: "tick" });
+      this.endTurn();
+    }, delay);
+    // The transports keep the process alive while listening; the timer alone should not.
+    (this.timer as { unref?: () => void }).unref?.();
+  }
+
+  /** Graceful shutdown: the core closes every connection (and may publish wills and persist),
+   *  the store gets every pending write, the clients get their last bytes, then the sockets close. */
+  async shutdown(timeoutMs = 5000): Promise<void> {
+    if (this.stopped) return;
+    this.feed({ type: "shutdown" });
+    this.endTurn();
+    // Hook answers still pending are not awaited (a hook may never answer); store writes are.
+    while (this.applying.size > 0 || this.openBatch !== 0) {
+      await Promise.allSettled([...this.applying]);
+      await new Promise((resolve) => immediate(() => resolve(undefined)));
+      this.endTurn();
+    }
+    this.stopped = true;
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.timer = undefined;
+    for (const conn of this.conns.values()) {
+      if (!conn.closeRequested) this.requestClose(conn);
+      this.flush(conn);
+    }
+    if (this.conns.size > 0) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, timeoutMs);
+        this.connectionsEmptied = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+    }
+  }
+}
+
+function toVerdict(verdict: Verdict, refusal: number): { readonly ok: true } | { readonly ok: false; readonly reasonCode: number } {
+  if (verdict === true) return { ok: true };
+  if (verdict === false) return { ok: false, reasonCode: refusal };
+  return verdict;
+}
+
+function assertNever(value: never): never {
+  throw new Error(`unexpected ${JSON.stringify(value)}`);
+}
