@@ -110,14 +110,14 @@ export class Decoder {
     const type = first >> 4;
     if (type === 0) fail("reserved packet type 0");
     // [MQTT-2.2.2-1] [MQTT-2.2.2-2] (5.0 [MQTT-2.1.3-1]) reserved flag bits have fixed values
-    if (!validFlags(type, first & 0x0f, this.version ?? (type === 1 ? 5 : DEFAULT_VERSION))) {
+    if (!validFlags(type, first & 0x0f, this.version ?? DEFAULT_VERSION)) {
       fail(`invalid fixed header flags 0x${(first & 0x0f).toString(16)} for packet type ${type}`);
     }
     let remaining = 0;
     let mult = 1;
     for (let i = 1; ; i++) {
-      if (i >= total) return false;
       if (i > 4) fail("remaining length over 4 bytes");
+      if (i >= total) return false;
       const c = this.byteAt(i);
       remaining += (c & 0x7f) * mult;
       if ((c & 0x80) === 0) {

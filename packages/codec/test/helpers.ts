@@ -49,3 +49,60 @@ export function expectPacket(bytes: Uint8Array, version?: ProtocolVersion): Pack
   if (r === undefined || r.type === "error") throw new Error(`expected a packet, got ${JSON.stringify(r)}`);
   return r;
 }
+
+function toBytes(part: string | Uint8Array | number[]): Uint8Array {
+  return typeof part === "string" ? hex(part) : Uint8Array.from(part);
+}
+
+/** A whole packet: first byte, the remaining length computed, then the body parts (hex or bytes). */
+export function frame(first: number, ...parts: (string | Uint8Array | number[])[]): Uint8Array {
+  const body = parts.map(toBytes);
+  const n = body.reduce((a, b) => a + b.length, 0);
+  const len: number[] = [];
+  let x = n;
+  do {
+    let c = x % 128;
+    x = Math.floor(x / 128);
+    if (x > 0) c |= 0x80;
+    len.push(c);
+  } while (x > 0);
+  const out = new Uint8Array(1 + len.length + n);
+  out[0] = first;
+  out.set(len, 1);
+  let o = 1 + len.length;
+  for (const b of body) {
+    out.set(b, o);
+    o += b.length;
+  }
+  return out;
+}
+
+/** An MQTT UTF-8 string field (two byte length + UTF-8 bytes) as hex. */
+export function str(s: string): string {
+  const b = text(s);
+  return u16(b.length) + Buffer_hex(b);
+}
+
+/** An MQTT string field holding raw bytes (for ill-formed UTF-8). */
+export function rawStr(bytesHex: string): string {
+  return u16(bytesHex.replace(/\s+/g, "").length / 2) + bytesHex;
+}
+
+export function u16(n: number): string {
+  return n.toString(16).padStart(4, "0");
+}
+
+function Buffer_hex(b: Uint8Array): string {
+  return Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
+}
+
+/** A v5 property list (varint length + the given property bytes, hex). */
+export function props(bytesHex = ""): string {
+  const n = bytesHex.replace(/\s+/g, "").length / 2;
+  if (n >= 128) throw new Error("test helper: keep property lists short");
+  return n.toString(16).padStart(2, "0") + bytesHex;
+}
+
+/** The MQTT 3.1.1 CONNECT header for a given flags byte: name, level 4, flags, keep alive 60. */
+export const connectHeader = (level: number, flags: number, name = level === 3 ? "MQIsdp" : "MQTT"): string =>
+  str(name) + level.toString(16).padStart(2, "0") + flags.toString(16).padStart(2, "0") + "003c";
