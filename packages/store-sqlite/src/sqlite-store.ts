@@ -79,6 +79,8 @@ export class SqliteStore implements Store {
   private readonly seqs = new Map<string, number>();
   private txLastMessageId = 0;
   private touchedMessages = false;
+  private commits = 0;
+  private applies = 0;
 
   private readonly s: ReturnType<typeof prepare>;
   private readonly applyOne: (writes: readonly StoreWrite[]) => void;
@@ -116,6 +118,17 @@ export class SqliteStore implements Store {
       }
       if (this.txLastMessageId > this.lastMessageId) this.s.setLastMessageId.run(this.txLastMessageId);
     });
+  }
+
+  /** Transactions committed and apply() calls they carried (group commit: applies >= commits). */
+  get stats(): { readonly commits: number; readonly applies: number } {
+    return { commits: this.commits, applies: this.applies };
+  }
+
+  /** The effective durability setting (PRAGMA synchronous). */
+  get synchronous(): "full" | "normal" | "other" {
+    const v = this.db.pragma("synchronous", { simple: true }) as number;
+    return v === 2 ? "full" : v === 1 ? "normal" : "other";
   }
 
   restore(queueWindow: number): Promise<Snapshot> {
@@ -199,6 +212,8 @@ export class SqliteStore implements Store {
       return;
     }
     if (this.txLastMessageId > this.lastMessageId) this.lastMessageId = this.txLastMessageId;
+    this.commits++;
+    this.applies += batch.length;
     for (let i = 0; i < batch.length; i++) {
       const failure = failures[i];
       if (failure === undefined) batch[i]!.resolve();
@@ -438,6 +453,12 @@ function messageFromRow(r: MessageRow): StoredMessage {
   return { id: r.id, topic: r.topic, payload: bytes(r.payload), qos: r.qos, retain: r.retain === 1, properties: decodeProperties(r.properties), receivedAt: r.received_at };
 }
 
+/** A page of a queue: a range scan of the queue's primary key, one message lookup per entry. */
+export const PAGE_SQL = `SELECT q.seq, q.qos, q.retain, q.state, q.packet_id, q.subscription_ids,
+    m.id, m.topic, m.payload, m.qos, m.retain, m.properties, m.received_at
+  FROM queue q JOIN messages m ON m.id = q.message_id
+  WHERE q.client_id = ? AND q.seq > ? ORDER BY q.seq LIMIT ?`;
+
 function prepare(db: DB) {
   const p = (sql: string): Statement => db.prepare(sql);
   return {
@@ -448,11 +469,7 @@ function prepare(db: DB) {
     qos2: p("SELECT packet_id FROM qos2 WHERE client_id = ?"),
     totals: p("SELECT count(*) AS n, coalesce(sum(bytes), 0) AS bytes FROM queue WHERE client_id = ?"),
     retained: p("SELECT id, topic, payload, qos, retain, properties, received_at FROM retained"),
-    page: p(
-      `SELECT q.seq, q.qos, q.retain, q.state, q.packet_id, q.subscription_ids, m.id, m.topic, m.payload, m.qos, m.retain, m.properties, m.received_at
-       FROM queue q JOIN messages m ON m.id = q.message_id
-       WHERE q.client_id = ? AND q.seq > ? ORDER BY q.seq LIMIT ?`,
-    ).raw(),
+    page: p(PAGE_SQL).raw(),
     sessionPut: p(
       `INSERT INTO sessions (client_id, protocol_version, expiry_interval, disconnected_at) VALUES (?, ?, ?, ?)
        ON CONFLICT (client_id) DO UPDATE SET protocol_version = excluded.protocol_version,

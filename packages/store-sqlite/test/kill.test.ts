@@ -1,0 +1,142 @@
+// Crash safety of the store alone: a child process applies writes as fast as it can, printing each
+// write once apply() resolved, and is killed with SIGKILL. Every write it printed is in the
+// database afterwards (and nothing half-applied is). The broker-level torture test lives elsewhere.
+import { spawn } from "node:child_process";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { StoredQueueEntry } from "@harbormq/core";
+import { openSqliteStore } from "../src/index.js";
+
+const here = dirname(fileURLToPath(import.meta.url));
+const repo = join(here, "..", "..", "..");
+// Inside the repo's node_modules so the child resolves better-sqlite3 like the package does.
+const out = join(repo, "node_modules", ".cache", "harbormq-store-sqlite-test");
+const root = mkdtempSync(join(tmpdir(), "harbormq-kill-"));
+afterAll(() => rmSync(root, { recursive: true, force: true }));
+
+const CHILD = `
+import { writeSync } from "node:fs";
+import { openSqliteStore } from "./store.mjs";
+const [dir, synchronous] = process.argv.slice(2);
+function say(line) {
+  for (;;) {
+    try { writeSync(1, line + "\\n"); return; } catch (e) { if (e.code !== "EAGAIN") throw e; }
+  }
+}
+const store = await openSqliteStore({ dir, synchronous });
+const snap = await store.restore(1);
+let id = snap.lastMessageId;
+let seq = snap.sessions[0]?.lastSeq ?? 0;
+await store.apply([{ op: "session-put", session: { clientId: "c", protocolVersion: 4, expiryInterval: 4294967295, disconnectedAt: undefined } }]);
+say("ready");
+for (;;) {
+  const turn = [];
+  for (let k = 0; k < 8; k++) {
+    const m = ++id;
+    const s = ++seq;
+    const writes = [
+      { op: "message-put", message: { id: m, topic: "kill/" + m, payload: new Uint8Array(64).fill(m & 255), qos: 1, retain: false, properties: {}, receivedAt: m } },
+      { op: "queue-put", clientId: "c", messageId: m, entry: { seq: s, qos: 1, retain: false, state: "queued", packetId: undefined, subscriptionIds: [] } },
+    ];
+    // delete an older entry now and then: deletions must be durable too
+    const del = s % 3 === 0 && s > 5 ? s - 5 : 0;
+    if (del) writes.push({ op: "queue-delete", clientId: "c", seq: del });
+    turn.push(store.apply(writes).then(() => say("put " + s + (del ? " del " + del : ""))));
+  }
+  await Promise.all(turn);
+}
+`;
+
+beforeAll(async () => {
+  const { build } = await import("rolldown");
+  mkdirSync(out, { recursive: true });
+  await build({
+    input: join(here, "..", "src", "index.ts"),
+    platform: "node",
+    external: [/^node:/, "better-sqlite3"],
+    resolve: { extensionAlias: { ".js": [".ts", ".js"] } },
+    output: { file: join(out, "store.mjs"), format: "esm" },
+    logLevel: "silent",
+  });
+  writeFileSync(join(out, "child.mjs"), CHILD);
+}, 60_000);
+
+interface Run {
+  readonly put: Set<number>;
+  readonly deleted: Set<number>;
+  readonly stderr: string;
+}
+
+/** Runs the child until it has acknowledged `acks` puts, then SIGKILLs it. */
+function runAndKill(dir: string, synchronous: "full" | "normal", acks: number): Promise<Run> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [join(out, "child.mjs"), dir, synchronous], { stdio: ["ignore", "pipe", "pipe"] });
+    const put = new Set<number>();
+    const deleted = new Set<number>();
+    let stderr = "";
+    let rest = "";
+    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+    child.stdout.on("data", (d: Buffer) => {
+      const lines = (rest + d.toString()).split("\n");
+      rest = lines.pop()!;
+      for (const line of lines) {
+        const m = /^put (\d+)(?: del (\d+))?$/.exec(line);
+        if (m === null) continue;
+        put.add(Number(m[1]));
+        if (m[2] !== undefined) deleted.add(Number(m[2]));
+      }
+      if (put.size >= acks && child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+    });
+    child.on("error", reject);
+    child.on("close", (code, signal) => {
+      if (signal !== "SIGKILL") reject(new Error(`child exited with ${code} ${signal}: ${stderr}`));
+      else resolve({ put, deleted, stderr });
+    });
+  });
+}
+
+async function loadAll(dir: string): Promise<StoredQueueEntry[]> {
+  const store = await openSqliteStore({ dir }); // also proves the lock died with the process
+  const all: StoredQueueEntry[] = [];
+  try {
+    for (let after = 0; ; ) {
+      const page = await store.load("c", after, 500);
+      if (page.length === 0) break;
+      all.push(...page);
+      after = page[page.length - 1]!.seq;
+    }
+    const snap = await store.restore(1);
+    expect(snap.sessions[0]!.queueCount).toBe(all.length);
+  } finally {
+    await store.close();
+  }
+  return all;
+}
+
+describe("SIGKILL", () => {
+  it("keeps every write whose apply() resolved, across repeated kill -9 (synchronous full and normal)", async () => {
+    const dir = join(root, "kill");
+    const everPut = new Set<number>();
+    const everDeleted = new Set<number>();
+    for (const [cycle, synchronous] of (["full", "normal", "full"] as const).entries()) {
+      const run = await runAndKill(dir, synchronous, 200 + cycle * 150);
+      expect(run.put.size).toBeGreaterThanOrEqual(200);
+      for (const s of run.put) everPut.add(s);
+      for (const s of run.deleted) everDeleted.add(s);
+      const entries = await loadAll(dir);
+      const present = new Set(entries.map((e) => e.seq));
+      const lost = [...everPut].filter((s) => !everDeleted.has(s) && !present.has(s));
+      const resurrected = [...everDeleted].filter((s) => present.has(s));
+      expect({ cycle, lost, resurrected }).toEqual({ cycle, lost: [], resurrected: [] });
+      // whatever is there is whole: each entry's message came with it
+      for (const e of entries) {
+        expect(e.message.topic).toBe(`kill/${e.message.id}`);
+        expect(e.message.payload.length).toBe(64);
+        expect(e.message.payload[0]).toBe(e.message.id & 255);
+      }
+    }
+  }, 60_000);
+});
