@@ -1,0 +1,329 @@
+// Persistent sessions, queues and their limits, durability (ack after store), crash and restore,
+// paging of queues from the store, session expiry.
+import type { PublishPacket } from "@harbormq/codec";
+import { describe, expect, it } from "vitest";
+import { Sim, ack, dec } from "./sim.js";
+
+const payloads = (ps: PublishPacket[]) => ps.map((p) => dec(p.payload));
+
+/** A persistent subscriber "s" on `filter` at `qos`, offline, and a connected publisher "p". */
+function offline(config = {}, qos: 0 | 1 | 2 = 1, filter = "t") {
+  const sim = new Sim(config);
+  sim.connect("s", { clean: false });
+  sim.subscribe("s", [[filter, qos]]);
+  sim.disconnect("s");
+  sim.take("s");
+  sim.connect("p");
+  return sim;
+}
+
+/** Receives and acknowledges everything until quiet; returns the payloads in order. */
+function drain(sim: Sim, name: string): string[] {
+  const got: string[] = [];
+  for (let round = 0; round < 10_000; round++) {
+    const batch = sim.take(name);
+    if (batch.length === 0) break;
+    for (const p of batch) {
+      if (p.type === "publish") {
+        got.push(dec(p.payload));
+        if (p.qos === 1) sim.send(name, ack("puback", p.packetId!));
+        if (p.qos === 2) sim.send(name, ack("pubrec", p.packetId!));
+      } else if (p.type === "pubrel") sim.send(name, ack("pubcomp", p.packetId));
+    }
+  }
+  return got;
+}
+
+describe("MQTT 3.1.1", () => {
+  describe("persistent sessions", () => {
+    it("[MQTT-3.1.2-4] [MQTT-4.1.0-1] keeps subscriptions and state after disconnect with clean session 0", () => {
+      const sim = offline();
+      sim.publish("p", "t", "x", 1);
+      expect(sim.broker.stats.sessions).toBe(2);
+      expect(sim.connect("s", { clean: false })).toMatchObject({ sessionPresent: true });
+      expect(payloads(sim.publishes("s"))).toEqual(["x"]);
+    });
+
+    it("[MQTT-3.1.2-5] queues QoS 1 and 2 for an offline session, not QoS 0 (unless queueQos0)", () => {
+      const sim = offline({}, 2);
+      sim.publish("p", "t", "q0", 0);
+      sim.publish("p", "t", "q1", 1);
+      sim.publish("p", "t", "q2", 2);
+      sim.connect("s", { clean: false });
+      expect(drain(sim, "s")).toEqual(["q1", "q2"]);
+
+      const sim0 = offline({ queueQos0: true }, 2);
+      sim0.publish("p", "t", "q0", 0);
+      sim0.publish("p", "t", "q1", 1);
+      sim0.connect("s", { clean: false });
+      const ps = sim0.publishes("s");
+      expect(ps.map((p) => [dec(p.payload), p.qos, p.packetId])).toEqual([
+        ["q0", 0, undefined],
+        ["q1", 1, ps[1]!.packetId],
+      ]);
+      sim0.ackAll("s");
+      expect(sim0.broker.sessionStats("s")).toMatchObject({ queued: 0 });
+      expect(sim0.store.queues.get("s")?.size ?? 0).toBe(0);
+    });
+
+    it("the retained flag does not limit the queue (every retained message is queued)", () => {
+      const sim = offline();
+      for (let i = 0; i < 3; i++) sim.publish("p", "t", String(i), 1, { retain: true });
+      sim.connect("s", { clean: false });
+      expect(drain(sim, "s")).toEqual(["0", "1", "2"]);
+    });
+
+    it("[MQTT-4.4.0-1] on reconnect resends in-flight messages with DUP and the same id, then PUBRELs, in order, then queued", () => {
+      const sim = offline({ maxInflight: 3 }, 2);
+      sim.connect("s", { clean: false });
+      for (let i = 0; i < 5; i++) sim.publish("p", "t", String(i), 2);
+      const first = sim.take("s").filter((p): p is PublishPacket => p.type === "publish");
+      expect(payloads(first)).toEqual(["0", "1", "2"]);
+      sim.send("s", ack("pubrec", first[1]!.packetId!)); // "1" released
+      sim.drop("s");
+      sim.take("s");
+      sim.connect("s", { clean: false });
+      const again = sim.received("s").slice(1);
+      expect(again.map((p) => (p.type === "publish" ? `${dec(p.payload)}:${p.dup}:${p.packetId}` : `${p.type}:${(p as { packetId: number }).packetId}`))).toEqual([
+        `0:true:${first[0]!.packetId}`,
+        `pubrel:${first[1]!.packetId}`,
+        `2:true:${first[2]!.packetId}`,
+      ]);
+      expect(drain(sim, "s")).toEqual(["0", "2", "3", "4"]);
+    });
+
+    it("[MQTT-3.1.2-6] [MQTT-4.1.0-2] clean session 1 discards the old session and its own at disconnect", () => {
+      const sim = offline();
+      sim.publish("p", "t", "x", 1);
+      expect(sim.connect("s", { clean: true })).toMatchObject({ sessionPresent: false });
+      expect(sim.publishes("s")).toEqual([]);
+      expect(sim.store.sessions.has("s")).toBe(false);
+      sim.subscribe("s", [["t", 1]]);
+      expect(sim.broker.stats.sessions).toBe(2); // lives as long as the connection
+      sim.disconnect("s");
+      expect(sim.broker.stats.sessions).toBe(1);
+      sim.publish("p", "t", "y", 1);
+      expect(sim.connect("s", { clean: false })).toMatchObject({ sessionPresent: false });
+      expect(sim.publishes("s")).toEqual([]);
+    });
+
+    it("clean sessions are never persisted", () => {
+      const sim = new Sim();
+      sim.connect("s", { clean: true });
+      sim.subscribe("s", [["t", 2]]);
+      sim.connect("p", { clean: true });
+      sim.publish("p", "t", "x", 2);
+      const ops = new Set(sim.actions.flatMap((a) => (a.type === "persist" ? a.writes.map((w) => w.op) : [])));
+      expect(ops).toEqual(new Set());
+    });
+
+    it("reconnecting with clean session 0 after clean 1 makes the session persistent", () => {
+      const sim = new Sim();
+      sim.connect("s", { clean: true });
+      sim.disconnect("s");
+      sim.connect("s", { clean: false });
+      expect(sim.store.sessions.has("s")).toBe(true);
+    });
+
+    it("a persistent session expires persistentSessionExpiry seconds after disconnect", () => {
+      const sim = offline({ persistentSessionExpiry: 60 });
+      sim.advance(59_999);
+      expect(sim.broker.sessionStats("s")).toBeDefined();
+      sim.advance(1);
+      expect(sim.broker.sessionStats("s")).toBeUndefined();
+      expect(sim.store.sessions.has("s")).toBe(false);
+      expect(sim.eventsOf("session-expired")).toEqual([{ type: "session-expired", clientId: "s" }]);
+    });
+
+    it("a reconnect before expiry keeps the session; expiry counts from the last disconnect, also across a restart", () => {
+      const sim = offline({ persistentSessionExpiry: 60 });
+      sim.advance(30_000);
+      sim.connect("s", { clean: false });
+      sim.advance(100_000);
+      expect(sim.broker.sessionStats("s")).toBeDefined();
+      sim.disconnect("s");
+      sim.advance(30_000);
+      sim.crash();
+      sim.advance(29_999);
+      expect(sim.broker.sessionStats("s")).toBeDefined();
+      sim.advance(1);
+      expect(sim.broker.sessionStats("s")).toBeUndefined();
+    });
+  });
+
+  describe("queue limits", () => {
+    it("drop-new: maxQueuedMessages bounds the queue; drops are counted per session and in totals", () => {
+      const sim = offline({ maxQueuedMessages: 3 });
+      for (let i = 0; i < 5; i++) sim.publish("p", "t", String(i), 1);
+      expect(sim.broker.sessionStats("s")).toMatchObject({ queued: 3, dropped: 2 });
+      expect(sim.broker.stats).toMatchObject({ dropped: 2, droppedQueueFull: 2 });
+      expect(sim.eventsOf("message-dropped")).toHaveLength(2);
+      expect(sim.eventsOf("message-dropped")[0]).toMatchObject({ clientId: "s", reason: "queue-full", policy: "drop-new" });
+      sim.connect("s", { clean: false });
+      expect(drain(sim, "s")).toEqual(["0", "1", "2"]);
+    });
+
+    it("drop-oldest keeps the newest and never drops a message in flight", () => {
+      const sim = offline({ maxQueuedMessages: 3, overflowPolicy: "drop-oldest", maxInflight: 1 });
+      sim.connect("s", { clean: false });
+      for (let i = 0; i < 6; i++) sim.publish("p", "t", String(i), 1);
+      // "0" is in flight; the queue holds 3 entries: 0 (in flight) and the two newest.
+      expect(sim.broker.sessionStats("s")).toMatchObject({ queued: 3, dropped: 3, inflight: 1 });
+      expect(drain(sim, "s")).toEqual(["0", "4", "5"]);
+    });
+
+    it("maxQueuedBytes bounds the queue by topic + payload bytes, whichever limit comes first", () => {
+      const sim = offline({ maxQueuedBytes: 10 });
+      sim.publish("p", "t", "1234", 1); // 5 bytes
+      sim.publish("p", "t", "1234", 1); // 10 bytes
+      sim.publish("p", "t", "1", 1); // would be 12
+      expect(sim.broker.sessionStats("s")).toMatchObject({ queued: 2, queuedBytes: 10, dropped: 1 });
+    });
+
+    it("clean sessions obey the same limits and window", () => {
+      const sim = new Sim({ maxQueuedMessages: 2, maxInflight: 1 });
+      sim.connect("s");
+      sim.subscribe("s", [["t", 1]]);
+      sim.connect("p");
+      for (let i = 0; i < 4; i++) sim.publish("p", "t", String(i), 1);
+      expect(sim.broker.sessionStats("s")).toMatchObject({ queued: 2, inflight: 1, dropped: 2 });
+    });
+  });
+
+  describe("durability", () => {
+    it("acknowledges QoS 1/2 only after the store confirmed the writes that carry the message", () => {
+      const sim = offline({}, 2);
+      sim.autoStore = false;
+      sim.publish("p", "t", "a", 1, { packetId: 1 });
+      expect(sim.received("p").slice(1)).toEqual([]);
+      const persist = sim.actions.filter((a) => a.type === "persist").at(-1) as { writes: { op: string }[] };
+      expect(persist.writes.map((w) => w.op)).toEqual(["message-put", "queue-put"]);
+      sim.confirm();
+      expect(sim.received("p").slice(1)).toEqual([ack("puback", 1)]);
+      sim.publish("p", "t", "b", 2, { packetId: 2 });
+      expect(sim.received("p").slice(1)).toEqual([ack("puback", 1)]);
+      sim.confirm();
+      expect(sim.received("p").slice(1)).toEqual([ack("puback", 1), ack("pubrec", 2)]);
+    });
+
+    it("an ack is also held by the driver behind a later unconfirmed persist (ordering contract)", () => {
+      const sim = offline({}, 2);
+      sim.autoStore = false;
+      sim.publish("p", "t", "a", 1, { packetId: 1 });
+      sim.publish("p", "t", "b", 1, { packetId: 2 });
+      sim.confirm();
+      expect(sim.received("p").slice(1)).toEqual([]);
+      sim.confirm();
+      expect(sim.received("p").slice(1)).toEqual([ack("puback", 1), ack("puback", 2)]);
+    });
+
+    it("records QoS 2 receive state of a persistent publisher and acks after it is stored", () => {
+      const sim = new Sim({}, { autoStore: false });
+      sim.connect("p", { clean: false });
+      sim.confirmAll();
+      sim.publish("p", "t", "x", 2, { packetId: 9 });
+      expect(sim.writesOf("qos2-put")).toEqual([{ op: "qos2-put", clientId: "p", packetId: 9 }]);
+      // A duplicate before the store answered waits for the same confirmation.
+      sim.publish("p", "t", "x", 2, { packetId: 9, dup: true });
+      expect(sim.received("p").slice(1)).toEqual([]);
+      sim.confirmAll();
+      expect(sim.received("p").slice(1)).toEqual([ack("pubrec", 9), ack("pubrec", 9)]);
+    });
+
+    it("[MQTT-4.8.0-2] a failed store write closes the publisher without an ack", () => {
+      const sim = offline();
+      sim.connect("w");
+      sim.subscribe("w", ["will"]);
+      sim.connect("p2", { will: { topic: "will" } });
+      sim.failNext();
+      sim.publish("p2", "t", "x", 1);
+      expect(sim.isOpen("p2")).toBe(false);
+      expect(sim.closedReason("p2")).toBe(0x80);
+      expect(sim.received("p2").filter((x) => x.type === "puback")).toEqual([]);
+      expect(sim.eventsOf("store-failed")).toHaveLength(1);
+      expect(sim.publishes("w")).toHaveLength(1);
+    });
+
+    it("QoS 2 receive state survives reconnect and restart: a resend after crash is not routed twice", () => {
+      const sim = new Sim();
+      sim.connect("s", { clean: false });
+      sim.subscribe("s", [["t", 2]]);
+      sim.connect("p", { clean: false });
+      sim.publish("p", "t", "once", 2, { packetId: 3 });
+      const before = sim.take("s").filter((x): x is PublishPacket => x.type === "publish");
+      expect(payloads(before)).toEqual(["once"]);
+      sim.crash();
+      sim.connect("s", { clean: false });
+      sim.connect("p", { clean: false });
+      sim.publish("p", "t", "once", 2, { packetId: 3, dup: true });
+      expect(sim.received("p").at(-1)).toEqual(ack("pubrec", 3));
+      sim.send("p", ack("pubrel", 3));
+      expect(sim.received("p").at(-1)).toEqual(ack("pubcomp", 3));
+      // The copy queued before the crash is resent with DUP and the same id; no second copy.
+      expect(sim.publishes("s")).toMatchObject([{ dup: true, packetId: before[0]!.packetId }]);
+      expect(drain(sim, "s")).toEqual(["once"]);
+    });
+
+    it("a restarted broker resumes exactly where the store left off", () => {
+      const sim = offline({ maxInflight: 2 }, 1);
+      sim.connect("s", { clean: false });
+      for (let i = 0; i < 5; i++) sim.publish("p", "t", String(i), 1);
+      const sent = sim.take("s").filter((p): p is PublishPacket => p.type === "publish");
+      sim.send("s", ack("puback", sent[0]!.packetId!));
+      sim.crash();
+      expect(sim.broker.sessionStats("s")).toMatchObject({ queued: 4, inflight: 2 });
+      sim.take("s");
+      sim.connect("s", { clean: false });
+      const resent = sim.publishes("s");
+      expect(resent[0]).toMatchObject({ dup: true, packetId: sent[1]!.packetId });
+      expect(drain(sim, "s")).toEqual(["1", "2", "3", "4"]);
+      // message and packet ids continue after the restored ones
+      sim.publish("p", "t", "after", 1);
+      const ids = sim.writesOf("message-put").map((w) => w.message.id);
+      expect(Math.min(...ids)).toBeGreaterThan(5);
+    });
+
+    it("sends held behind an unconfirmed persist are lost with it in a crash; nothing is acked that was not stored", () => {
+      const sim = offline();
+      sim.autoStore = false;
+      sim.publish("p", "t", "lost", 1);
+      sim.crash();
+      expect(sim.received("p").filter((x) => x.type === "puback")).toEqual([]);
+      sim.autoStore = true;
+      sim.connect("s", { clean: false });
+      expect(sim.publishes("s")).toEqual([]);
+    });
+  });
+
+  describe("bounded memory: paging the queue from the store", () => {
+    it("keeps at most queueWindow entries in memory and pages the rest in with load", () => {
+      const sim = offline({ queueWindow: 4, maxInflight: 2, maxQueuedMessages: 100 });
+      for (let i = 0; i < 20; i++) sim.publish("p", "t", String(i), 1);
+      expect(sim.broker.sessionStats("s")).toMatchObject({ queued: 20 });
+      sim.crash(); // restore with a head of 4 entries
+      sim.connect("p");
+      sim.connect("s", { clean: false });
+      const expected = Array.from({ length: 20 }, (_, i) => String(i));
+      expect(drain(sim, "s")).toEqual(expected);
+      expect(sim.actions.filter((a) => a.type === "load").length).toBeGreaterThan(2);
+      expect(sim.broker.sessionStats("s")).toMatchObject({ queued: 0, inflight: 0 });
+    });
+
+    it("new messages arriving while the backlog is paged out keep their order", () => {
+      const sim = offline({ queueWindow: 3, maxInflight: 1 });
+      for (let i = 0; i < 8; i++) sim.publish("p", "t", String(i), 1);
+      sim.connect("s", { clean: false });
+      const got: string[] = [];
+      for (let i = 8; i < 12; i++) {
+        sim.publish("p", "t", String(i), 1);
+        const [pub] = sim.take("s").filter((x): x is PublishPacket => x.type === "publish");
+        if (pub !== undefined) {
+          got.push(dec(pub.payload));
+          sim.send("s", ack("puback", pub.packetId!));
+        }
+      }
+      got.push(...drain(sim, "s"));
+      expect(got).toEqual(Array.from({ length: 12 }, (_, i) => String(i)));
+    });
+  });
+});
