@@ -6,7 +6,10 @@ const PLUS = 43; // "+"
 const HASH = 35; // "#"
 const DOLLAR = 36; // "$"
 
-/** One filter level. Every slot is created lazily: a leaf is a small object with no Map. */
+/** Subscriber lists longer than this get a subscriber -> position Map for add / remove. */
+const INDEX_FROM = 8;
+
+/** One filter level. Every slot is created lazily: a leaf with one subscriber is one object. */
 class Node<S, V> {
   /** Exact-level children, by level text. */
   children: Map<string, Node<S, V>> | undefined = undefined;
@@ -14,9 +17,26 @@ class Node<S, V> {
   plus: Node<S, V> | undefined = undefined;
   /** The `#` child: a leaf holding the subscribers of "<this level>/#". */
   hash: Node<S, V> | undefined = undefined;
-  /** Subscribers of the filter ending at this node, and that filter's text. */
-  subs: Map<S, V> | undefined = undefined;
+  /** The filter ending at this node while it has subscribers, else "" (filters are never empty). */
   filter = "";
+  /** The only subscriber (and its value) while there is one; with two or more all are in `more`. */
+  sub: S | undefined = undefined;
+  val: V | undefined = undefined;
+  more: Subscribers<S, V> | undefined = undefined;
+}
+
+/** Two or more subscribers of one filter: parallel dense arrays, fast to iterate when matching. */
+class Subscribers<S, V> {
+  index: Map<S, number> | undefined = undefined;
+  constructor(
+    readonly subs: S[],
+    readonly vals: V[],
+  ) {}
+
+  indexOf(subscriber: S): number {
+    if (this.index !== undefined) return this.index.get(subscriber) ?? -1;
+    return this.subs.indexOf(subscriber);
+  }
 }
 
 export class TopicTree<S, V> {
@@ -64,14 +84,7 @@ export class TopicTree<S, V> {
       }
       start = end + 1;
     }
-    let subs = node.subs;
-    if (subs === undefined) {
-      node.subs = subs = new Map();
-      node.filter = filter;
-    }
-    const size = subs.size;
-    subs.set(subscriber, value);
-    if (subs.size === size) return false;
+    if (!addSubscriber(node, filter, subscriber, value)) return false;
     this.count++;
     return true;
   }
@@ -90,7 +103,11 @@ export class TopicTree<S, V> {
       else node = node.children?.get(filter.substring(start, end));
       start = end + 1;
     }
-    return node?.subs?.get(subscriber);
+    if (node === undefined || node.filter === "") return undefined;
+    const more = node.more;
+    if (more === undefined) return node.sub === subscriber ? node.val : undefined;
+    const i = more.indexOf(subscriber);
+    return i < 0 ? undefined : more.vals[i];
   }
 
   /** Removes `subscriber`'s subscription to `filter`. Returns true when it existed. Nodes left
@@ -111,15 +128,11 @@ export class TopicTree<S, V> {
       if (node === undefined) return false;
       start = end + 1;
     }
-    const subs = node.subs;
-    if (subs === undefined || !subs.delete(subscriber)) return false;
+    if (!removeSubscriber(node, subscriber)) return false;
     this.count--;
-    if (subs.size !== 0) return true;
-    node.subs = undefined;
-    node.filter = "";
     // Prune bottom-up while the node holds nothing.
     for (let i = path.length - 1; i >= 0; i--) {
-      if (node.subs !== undefined || node.children !== undefined || node.plus !== undefined || node.hash !== undefined) break;
+      if (node.filter !== "" || node.children !== undefined || node.plus !== undefined || node.hash !== undefined) break;
       this.nodeCount--;
       const parent: Node<S, V> = path[i]!;
       const key = keys[i]!;
@@ -194,8 +207,79 @@ export class TopicTree<S, V> {
 }
 
 function visitAll<S, V>(node: Node<S, V>, visit: (subscriber: S, value: V, filter: string) => void): void {
-  const subs = node.subs;
-  if (subs === undefined) return;
   const filter = node.filter;
-  for (const [s, v] of subs) visit(s, v, filter);
+  if (filter === "") return;
+  const more = node.more;
+  if (more === undefined) {
+    visit(node.sub as S, node.val as V, filter);
+    return;
+  }
+  const subs = more.subs;
+  const vals = more.vals;
+  for (let i = 0; i < subs.length; i++) visit(subs[i] as S, vals[i] as V, filter);
+}
+
+/** Adds or replaces a subscriber of the filter ending at `node`; true when it was new. */
+function addSubscriber<S, V>(node: Node<S, V>, filter: string, subscriber: S, value: V): boolean {
+  if (node.filter === "") {
+    node.filter = filter;
+    node.sub = subscriber;
+    node.val = value;
+    return true;
+  }
+  const more = node.more;
+  if (more === undefined) {
+    if (node.sub === subscriber) {
+      node.val = value;
+      return false;
+    }
+    node.more = new Subscribers([node.sub as S, subscriber], [node.val as V, value]);
+    node.sub = undefined;
+    node.val = undefined;
+    return true;
+  }
+  const i = more.indexOf(subscriber);
+  if (i >= 0) {
+    more.vals[i] = value;
+    return false;
+  }
+  const n = more.subs.push(subscriber);
+  more.vals.push(value);
+  if (more.index !== undefined) more.index.set(subscriber, n - 1);
+  else if (n > INDEX_FROM) more.index = new Map(more.subs.map((s, k) => [s, k]));
+  return true;
+}
+
+/** Removes a subscriber of the filter ending at `node`; true when it was there. Positions are
+ *  not stable (the last subscriber moves into the hole), which keeps removal O(1). */
+function removeSubscriber<S, V>(node: Node<S, V>, subscriber: S): boolean {
+  if (node.filter === "") return false;
+  const more = node.more;
+  if (more === undefined) {
+    if (node.sub !== subscriber) return false;
+    node.filter = "";
+    node.sub = undefined;
+    node.val = undefined;
+    return true;
+  }
+  const i = more.indexOf(subscriber);
+  if (i < 0) return false;
+  const { subs, vals, index } = more;
+  const last = subs.length - 1;
+  if (i !== last) {
+    subs[i] = subs[last] as S;
+    vals[i] = vals[last] as V;
+    index?.set(subs[i] as S, i);
+  }
+  subs.pop();
+  vals.pop();
+  index?.delete(subscriber);
+  if (last === 1) {
+    node.sub = subs[0];
+    node.val = vals[0];
+    node.more = undefined;
+  } else if (index !== undefined && last <= INDEX_FROM / 2) {
+    more.index = undefined;
+  }
+  return true;
 }

@@ -143,6 +143,23 @@ describe("TopicTree", () => {
     expect(tree.size).toBe(0);
   });
 
+  it("keeps many subscribers of one filter through adds, replaces and removes", () => {
+    const tree = new TopicTree<number, number>();
+    for (let i = 0; i < 20; i++) expect(tree.add("a/+", i, i)).toBe(true);
+    for (let i = 0; i < 20; i += 3) expect(tree.add("a/+", i, 100 + i)).toBe(false);
+    for (let i = 1; i < 20; i += 2) expect(tree.remove("a/+", i)).toBe(true);
+    for (let i = 0; i < 20; i++) expect(tree.get("a/+", i)).toBe(i % 2 === 1 ? undefined : i % 3 === 0 ? 100 + i : i);
+    const seen: number[] = [];
+    tree.match("a/x", (s, v) => {
+      expect(tree.get("a/+", s)).toBe(v);
+      seen.push(s);
+    });
+    expect(seen.sort((x, y) => x - y)).toEqual([0, 2, 4, 6, 8, 10, 12, 14, 16, 18]);
+    for (let i = 0; i < 20; i += 2) expect(tree.remove("a/+", i)).toBe(true);
+    expect(tree.size).toBe(0);
+    expect(tree.nodes).toBe(1);
+  });
+
   it("allows a nested match from inside a visitor", () => {
     const tree = new TopicTree<string, number>();
     tree.add("a/+", "x", 1);
@@ -170,7 +187,8 @@ const filterArb = fc
   .tuple(fc.array(fc.constantFrom("a", "b", "ab", "", "$a", "+", "+"), { maxLength: 5 }), fc.boolean())
   .map(([ls, hash]) => (hash ? [...ls, "#"] : ls).join("/"))
   .filter((f) => f.length > 0);
-const subscriberArb = fc.integer({ min: 1, max: 4 });
+// Up to 12 subscribers per filter, so that both the inline, the array and the indexed forms occur.
+const subscriberArb = fc.integer({ min: 1, max: 12 });
 
 type Model = Map<string, Map<number, number>>;
 type Visit = [number, number, string];
@@ -291,6 +309,8 @@ describe("TopicTree (properties)", () => {
     const commands = fc.commands(
       [
         fc.tuple(filterArb, subscriberArb, fc.nat(9)).map(([f, s, v]) => new AddCommand(f, s, v)),
+        // A few hot filters collect many subscribers.
+        fc.tuple(fc.constantFrom("a/+", "#", "a", "$a/#"), subscriberArb, fc.nat(9)).map(([f, s, v]) => new AddCommand(f, s, v)),
         fc.tuple(filterArb, subscriberArb).map(([f, s]) => new RemoveCommand(f, s)),
         fc.nat().map((n) => new RemoveExistingCommand(n)),
         topicArb.map((t) => new MatchCommand(t)),
