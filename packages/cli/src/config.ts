@@ -196,7 +196,7 @@ const LogLevel = oneOf(["error", "warn", "info", "debug"]);
 export type LogLevel = t.TypeOf<typeof LogLevel>;
 const LogFormat = oneOf(["text", "json"]);
 export type LogFormat = t.TypeOf<typeof LogFormat>;
-const Synchronous = oneOf(["off", "normal", "full"]);
+const Synchronous = oneOf(["full", "normal"]);
 export type Synchronous = t.TypeOf<typeof Synchronous>;
 
 /** The keys of BrokerConfig a file may set (hook switches are for embedders, not the CLI). */

@@ -83,7 +83,7 @@ describe("configuration file", () => {
       'listeners.0.path: got "mqtt", expected a path starting with "/"',
     ]);
     expect(errorsOf({ persistence: { synchronous: "maybe" } })).toEqual([
-      'persistence.synchronous: got "maybe", expected one of "off", "normal", "full"',
+      'persistence.synchronous: got "maybe", expected one of "full", "normal"',
     ]);
     expect(errorsOf([])).toEqual(["(top level): got [], expected an object (the configuration)"]);
   });

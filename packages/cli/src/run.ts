@@ -1,0 +1,202 @@
+// Runs the `harbormq` command: flags and config file -> settings -> transports, store and
+// broker, with logs and graceful shutdown on SIGINT / SIGTERM. Exit codes: 0 after a clean
+// shutdown (or --help / --version), 1 when the broker cannot start (a port in use), 2 for a
+// usage or configuration error (nothing was started).
+import { readFileSync } from "node:fs";
+import * as net from "node:net";
+import type { Transport } from "@harbormq/broker";
+import { tcpTransport, tlsTransport } from "@harbormq/transport-tcp";
+import { wsTransport } from "@harbormq/transport-ws";
+import { parseFlags, usage } from "./args.js";
+import { parseConfigText, resolveSettings } from "./config.js";
+import type { ConfigFile, ListenerSettings, Settings } from "./config.js";
+import { createLogger, logEvent } from "./log.js";
+import type { Logger } from "./log.js";
+import { startBroker } from "./start.js";
+import type { RunningBroker } from "./start.js";
+
+export interface Io {
+  readonly stdout: (text: string) => void;
+  readonly stderr: (text: string) => void;
+}
+
+/** What `prepare` decided: exit now with a code, or start with these settings. */
+export type Prepared =
+  | { readonly kind: "exit"; readonly code: number }
+  | { readonly kind: "start"; readonly settings: Settings; readonly tls: ReadonlyMap<ListenerSettings, { cert: Buffer; key: Buffer }> };
+
+export function version(): string {
+  try {
+    const pkg = JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as { version?: unknown };
+    return typeof pkg.version === "string" ? pkg.version : "unknown";
+  } catch {
+    return "unknown";
+  }
+}
+
+/** Everything before any socket is opened: flags, config file, certificate files. */
+export function prepare(argv: readonly string[], io: Io): Prepared {
+  const parsed = parseFlags(argv);
+  if (!parsed.ok) {
+    io.stderr(`${parsed.error}\n`);
+    return { kind: "exit", code: 2 };
+  }
+  const flags = parsed.flags;
+  if (flags.help) {
+    io.stdout(usage);
+    return { kind: "exit", code: 0 };
+  }
+  if (flags.version) {
+    io.stdout(`harbormq ${version()}\n`);
+    return { kind: "exit", code: 0 };
+  }
+  let file: ConfigFile = {};
+  if (flags.config !== undefined) {
+    let text: string;
+    try {
+      text = readFileSync(flags.config, "utf8");
+    } catch (err) {
+      io.stderr(`harbormq: cannot read the configuration file ${flags.config}: ${(err as Error).message}\n`);
+      return { kind: "exit", code: 2 };
+    }
+    const r = parseConfigText(text);
+    if (!r.ok) {
+      io.stderr(`harbormq: ${flags.config}: invalid configuration:\n${r.errors.map((e) => `  ${e}\n`).join("")}`);
+      return { kind: "exit", code: 2 };
+    }
+    file = r.value;
+  }
+  const resolved = resolveSettings(file, flags);
+  if (!resolved.ok) {
+    io.stderr(resolved.errors.map((e) => `harbormq: ${e}\n`).join(""));
+    return { kind: "exit", code: 2 };
+  }
+  const settings = resolved.value;
+  // Read certificates now: a missing file is a configuration error, not a crash at bind time.
+  const tls = new Map<ListenerSettings, { cert: Buffer; key: Buffer }>();
+  const errors: string[] = [];
+  for (const l of settings.listeners) {
+    if (l.type !== "tls") continue;
+    const read = (what: "cert" | "key", path: string): Buffer | undefined => {
+      try {
+        return readFileSync(path);
+      } catch (err) {
+        const where = l.index === undefined ? `--${what}` : `listeners.${l.index}.${what}`;
+        errors.push(`${where}: cannot read ${JSON.stringify(path)}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+        return undefined;
+      }
+    };
+    const cert = read("cert", l.cert);
+    const key = read("key", l.key);
+    if (cert !== undefined && key !== undefined) tls.set(l, { cert, key });
+  }
+  if (errors.length > 0) {
+    io.stderr(errors.map((e) => `harbormq: ${e}\n`).join(""));
+    return { kind: "exit", code: 2 };
+  }
+  return { kind: "start", settings, tls };
+}
+
+/** Whether this host can bind an IPv6 socket (":: " then also accepts IPv4 on Linux). */
+export function ipv6Available(): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = net.createServer();
+    server.once("error", () => resolve(false));
+    server.listen(0, "::", () => server.close(() => resolve(true)));
+  });
+}
+
+export function makeTransports(
+  settings: Settings,
+  tls: ReadonlyMap<ListenerSettings, { cert: Buffer; key: Buffer }>,
+  anyHost: string,
+): Transport[] {
+  return settings.listeners.map((l) => {
+    const host = l.host ?? anyHost;
+    switch (l.type) {
+      case "tcp":
+        return tcpTransport({ host, port: l.port });
+      case "tls": {
+        const files = tls.get(l);
+        if (files === undefined) throw new Error("certificate files not read");
+        return tlsTransport({ host, port: l.port, cert: files.cert, key: files.key });
+      }
+      case "ws":
+        return wsTransport({ host, port: l.port, path: l.path });
+    }
+  });
+}
+
+function describeListenError(err: unknown): string {
+  const e = err as NodeJS.ErrnoException & { port?: number; address?: string };
+  if (e.code === "EADDRINUSE") return `address in use (${e.address ?? "?"}:${e.port ?? "?"})`;
+  if (e.code === "EACCES") return `permission denied (${e.address ?? "?"}:${e.port ?? "?"})`;
+  if (e.code === "EADDRNOTAVAIL") return `address not available (${e.address ?? "?"})`;
+  return e.message ?? String(err);
+}
+
+/** The whole command. Resolves with the exit code once the broker has stopped. */
+export async function run(
+  argv: readonly string[],
+  io: Io,
+  signals: { on(signal: "SIGINT" | "SIGTERM", listener: () => void): void } = process,
+): Promise<number> {
+  const prepared = prepare(argv, io);
+  if (prepared.kind === "exit") return prepared.code;
+  const { settings, tls } = prepared;
+  const logger = createLogger(settings.logging, io.stdout);
+  const anyHost = (await ipv6Available()) ? "::" : "0.0.0.0";
+  const transports = makeTransports(settings, tls, anyHost);
+
+  let broker: RunningBroker;
+  try {
+    broker = await startBroker({ settings, transports, logger, onEvent: (e) => logEvent(logger, e) });
+  } catch (err) {
+    logger.error("start-failed", `cannot start: ${describeListenError(err)}`);
+    return 1;
+  }
+  for (const t of transports) {
+    const a = t.address();
+    const l = settings.listeners[transports.indexOf(t)];
+    logger.info("listening", "listening", {
+      transport: t.name,
+      host: a?.host,
+      port: a?.port,
+      path: l?.type === "ws" ? l.path : undefined,
+    });
+  }
+  logger.info("started", "broker started", {
+    version: version(),
+    persistence: broker.persistence,
+    maxQos: settings.broker.maxQos,
+    maxQueuedMessages: settings.broker.maxQueuedMessages,
+  });
+
+  return await new Promise<number>((resolve) => {
+    let stopping = false;
+    const stop = (signal: string) => {
+      if (stopping) {
+        // A second signal: the user insists.
+        logger.warn("shutdown-forced", "second signal, exiting now", { signal });
+        resolve(1);
+        return;
+      }
+      stopping = true;
+      logger.info("shutdown", "shutting down", { signal });
+      broker.close().then(
+        () => {
+          logger.info("stopped", "broker stopped");
+          resolve(0);
+        },
+        (err: unknown) => {
+          logger.error("shutdown-failed", `shutdown failed: ${String(err)}`);
+          resolve(1);
+        },
+      );
+    };
+    signals.on("SIGINT", () => stop("SIGINT"));
+    signals.on("SIGTERM", () => stop("SIGTERM"));
+  });
+}
+
+export type { Logger };
