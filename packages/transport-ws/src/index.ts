@@ -67,8 +67,13 @@ export function webSocketDuplex(
     },
     close() {
       if (closed) return;
-      if (ws.readyState === WebSocket.CONNECTING) ws.terminate();
-      else ws.close(1000);
+      if (ws.readyState === WebSocket.CONNECTING) {
+        ws.terminate();
+        return;
+      }
+      // The closing handshake needs the peer's close frame: read again if paused.
+      if (ws.isPaused) ws.resume();
+      ws.close(1000);
     },
     pause() {
       if (ws.readyState === WebSocket.OPEN) ws.pause();

@@ -1,0 +1,132 @@
+// createBroker(): compose a broker from transports, a store, configuration, hooks and a logger.
+import { Decoder, encodeInto, encodedLength, type Packet } from "@harbormq/codec";
+import { Broker, type BrokerConfig, type BrokerStats, type Snapshot } from "@harbormq/core";
+import * as E from "fp-ts/lib/Either.js";
+import { Driver, monotonicNow, type Codec, type Core, type DecodeFailure, type DriverStats } from "./driver.js";
+import type { Hooks, Logger } from "./hooks.js";
+import { MemoryStore } from "./memory-store.js";
+import { checkOptions, resolveConfig } from "./options.js";
+import type { Store, Transport } from "./ports.js";
+
+export interface BrokerOptions {
+  readonly transports: readonly Transport[];
+  /** Default: a fresh MemoryStore (nothing survives the process). */
+  readonly store?: Store;
+  /** Every limit of the core; missing keys take `defaultConfig`. The authenticate / authorize
+   *  flags are set from the hooks present unless given explicitly. */
+  readonly config?: Partial<BrokerConfig>;
+  readonly hooks?: Hooks;
+  readonly logger?: Logger;
+  /** Ms that close() waits for clients to take their last bytes. Default 5000. */
+  readonly shutdownTimeout?: number;
+}
+
+export interface TransportAddress {
+  readonly transport: string;
+  readonly host: string;
+  readonly port: number;
+}
+
+export interface HarborBroker {
+  /** Restores the store into the core, then starts every transport. */
+  listen(): Promise<void>;
+  /** Graceful shutdown: stop accepting, let the core close every session (wills if configured),
+   *  make every pending write durable, send last bytes, close the clients, close the store. */
+  close(): Promise<void>;
+  readonly config: BrokerConfig;
+  readonly stats: Readonly<BrokerStats & DriverStats>;
+  /** Where each transport listens (after listen()). */
+  addresses(): readonly TransportAddress[];
+}
+
+/** The codec as the driver uses it. */
+export const codec: Codec = {
+  decoder: (maxPacketSize) => new Decoder({ maxPacketSize }),
+  isFailure: (item): item is DecodeFailure => (item as { type?: unknown }).type === "error",
+  encodedLength: (packet: Packet, version) => encodedLength(packet, version),
+  encodeInto: (packet: Packet, version, target, offset) => encodeInto(packet, version, target, offset),
+};
+
+const emptyDriverStats: DriverStats = {
+  connectionsOpen: 0,
+  bytesIn: 0,
+  bytesOut: 0,
+  writes: 0,
+  storeBatches: 0,
+  storeWrites: 0,
+  droppedCongested: 0,
+};
+
+export function createBroker(options: BrokerOptions): HarborBroker {
+  const checked = checkOptions(options);
+  if (E.isLeft(checked)) throw new TypeError(`invalid broker options:\n  ${checked.left.join("\n  ")}`);
+  const hooks = options.hooks ?? {};
+  const resolved = resolveConfig({
+    authenticate: hooks.authenticate !== undefined,
+    authorizePublish: hooks.authorizePublish !== undefined,
+    authorizeSubscribe: hooks.authorizeSubscribe !== undefined,
+    ...options.config,
+  });
+  if (E.isLeft(resolved)) throw new TypeError(`invalid broker options:\n  ${resolved.left.join("\n  ")}`);
+  const config = resolved.right;
+  const store = options.store ?? new MemoryStore();
+  const transports = options.transports;
+  let core: Core | undefined;
+  let driver: Driver | undefined;
+  let state: "new" | "starting" | "listening" | "closing" | "closed" = "new";
+
+  return {
+    config,
+    get stats() {
+      return { ...(core?.stats ?? emptyCoreStats), ...(driver?.stats ?? emptyDriverStats) };
+    },
+    addresses() {
+      const out: TransportAddress[] = [];
+      for (const t of transports) {
+        const address = t.address();
+        if (address !== undefined) out.push({ transport: t.name, host: address.host, port: address.port });
+      }
+      return out;
+    },
+    async listen() {
+      if (state !== "new") throw new Error(`listen() on a broker that is ${state}`);
+      state = "starting";
+      const snapshot: Snapshot = await store.restore(config.queueWindow);
+      const started = new Broker(config, snapshot);
+      core = started;
+      const d = new Driver({
+        core: started,
+        codec,
+        store,
+        hooks,
+        logger: options.logger ?? {},
+        maxPacketSize: config.maxPacketSize,
+        clock: monotonicNow,
+      });
+      driver = d;
+      await Promise.all(transports.map((t) => t.listen((duplex) => d.accept(duplex, t.name))));
+      state = "listening";
+      options.logger?.info?.("listening", { addresses: this.addresses() });
+    },
+    async close() {
+      if (state === "closing" || state === "closed") return;
+      state = "closing";
+      await Promise.all(transports.map((t) => t.close()));
+      await driver?.shutdown(options.shutdownTimeout ?? 5000);
+      await store.close();
+      state = "closed";
+    },
+  };
+}
+
+const emptyCoreStats: BrokerStats = {
+  connections: 0,
+  sessions: 0,
+  subscriptions: 0,
+  retained: 0,
+  messagesIn: 0,
+  messagesOut: 0,
+  dropped: 0,
+  droppedQueueFull: 0,
+  droppedExpired: 0,
+};

@@ -1,0 +1,102 @@
+// End to end with a real client (mqtt.js) over TCP, TLS and WebSocket: connect, subscribe,
+// publish at QoS 0, 1 and 2, receive. Ephemeral ports everywhere.
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import mqtt from "mqtt";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createBroker, type HarborBroker } from "@harbormq/broker";
+import { tcpTransport, tlsTransport } from "@harbormq/transport-tcp";
+import { wsTransport } from "@harbormq/transport-ws";
+
+function selfSigned(): { cert: string; key: string } {
+  const dir = mkdtempSync(join(tmpdir(), "harbormq-e2e-"));
+  const cert = join(dir, "cert.pem");
+  const key = join(dir, "key.pem");
+  execFileSync("openssl", ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost",
+    "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1", "-keyout", key, "-out", cert], { stdio: "ignore" });
+  return { cert, key };
+}
+
+const pems = selfSigned();
+let broker: HarborBroker;
+const urls: Record<string, string> = {};
+
+beforeAll(async () => {
+  broker = createBroker({
+    transports: [
+      tcpTransport({ host: "127.0.0.1", port: 0 }),
+      tlsTransport({ host: "127.0.0.1", port: 0, cert: pems.cert, key: pems.key }),
+      wsTransport({ host: "127.0.0.1", port: 0 }),
+    ],
+  });
+  await broker.listen();
+  for (const a of broker.addresses()) {
+    urls[a.transport] =
+      a.transport === "tcp" ? `mqtt://127.0.0.1:${a.port}` : a.transport === "tls" ? `mqtts://127.0.0.1:${a.port}` : `ws://127.0.0.1:${a.port}/mqtt`;
+  }
+});
+afterAll(async () => {
+  await broker.close();
+});
+
+const clientOptions = (name: string, version: 4 | 5, id: string): mqtt.IClientOptions => ({
+  clientId: id,
+  protocolVersion: version,
+  reconnectPeriod: 0,
+  ...(name === "tls" ? { ca: readFileSync(pems.cert), servername: "localhost" } : {}),
+});
+
+for (const transport of ["tcp", "tls", "ws"] as const) {
+  for (const version of [4, 5] as const) {
+    describe(`${transport}, MQTT ${version === 4 ? "3.1.1" : "5.0"}`, () => {
+      it("connects, subscribes, publishes QoS 0/1/2 and receives each message once", async () => {
+        const tag = `${transport}-${version}`;
+        const sub = await mqtt.connectAsync(urls[transport]!, clientOptions(transport, version, `sub-${tag}`));
+        const pub = await mqtt.connectAsync(urls[transport]!, clientOptions(transport, version, `pub-${tag}`));
+        const received: { topic: string; payload: string; qos: number }[] = [];
+        sub.on("message", (topic, payload, packet) => received.push({ topic, payload: payload.toString(), qos: packet.qos }));
+        const granted = await sub.subscribeAsync(`e2e/${tag}/+`, { qos: 2 });
+        expect(granted[0]?.qos).toBe(2);
+        await pub.publishAsync(`e2e/${tag}/q0`, "zero", { qos: 0 });
+        await pub.publishAsync(`e2e/${tag}/q1`, "one", { qos: 1 });
+        await pub.publishAsync(`e2e/${tag}/q2`, "two", { qos: 2 });
+        const big = "x".repeat(300_000);
+        await pub.publishAsync(`e2e/${tag}/big`, big, { qos: 1 });
+        await expect.poll(() => received.length).toBe(4);
+        expect(received.slice(0, 3)).toEqual([
+          { topic: `e2e/${tag}/q0`, payload: "zero", qos: 0 },
+          { topic: `e2e/${tag}/q1`, payload: "one", qos: 1 },
+          { topic: `e2e/${tag}/q2`, payload: "two", qos: 2 },
+        ]);
+        expect(received[3]?.payload.length).toBe(big.length);
+        await Promise.all([sub.endAsync(), pub.endAsync()]);
+      });
+    });
+  }
+}
+
+describe("retained and persistent sessions over TCP", () => {
+  it("delivers a retained message to a late subscriber and queued QoS 1 after reconnect", async () => {
+    const url = urls.tcp!;
+    const pub = await mqtt.connectAsync(url, { clientId: "r-pub", reconnectPeriod: 0 });
+    await pub.publishAsync("e2e/retained", "kept", { qos: 1, retain: true });
+    const late = await mqtt.connectAsync(url, { clientId: "r-late", reconnectPeriod: 0 });
+    const got: string[] = [];
+    late.on("message", (_t, p) => got.push(p.toString()));
+    await late.subscribeAsync("e2e/retained", { qos: 1 });
+    await expect.poll(() => got).toEqual(["kept"]);
+    await late.endAsync();
+
+    const p1 = await mqtt.connectAsync(url, { clientId: "r-persist", clean: false, reconnectPeriod: 0 });
+    await p1.subscribeAsync("e2e/offline", { qos: 1 });
+    await p1.endAsync();
+    await pub.publishAsync("e2e/offline", "while away", { qos: 1 });
+    const p2 = mqtt.connect(url, { clientId: "r-persist", clean: false, reconnectPeriod: 0 });
+    const offline: string[] = [];
+    p2.on("message", (_t, p) => offline.push(p.toString()));
+    await expect.poll(() => offline).toEqual(["while away"]);
+    await Promise.all([p2.endAsync(), pub.endAsync()]);
+  });
+});
