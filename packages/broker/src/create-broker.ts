@@ -1,8 +1,8 @@
 // createBroker(): compose a broker from transports, a store, configuration, hooks and a logger.
 import { Decoder, encodeInto, encodedLength, type Packet } from "@harbormq/codec";
-import { Broker, type BrokerConfig, type BrokerStats, type Snapshot } from "@harbormq/core";
+import { Broker, type BrokerConfig, type BrokerStats, type SessionStats, type Snapshot } from "@harbormq/core";
 import * as E from "fp-ts/lib/Either.js";
-import { Driver, monotonicNow, type Codec, type Core, type DecodeFailure, type DriverStats } from "./driver.js";
+import { Driver, monotonicNow, type Codec, type DecodeFailure, type DriverStats } from "./driver.js";
 import type { Hooks, Logger } from "./hooks.js";
 import { MemoryStore } from "./memory-store.js";
 import { checkOptions, resolveConfig } from "./options.js";
@@ -37,6 +37,8 @@ export interface HarborBroker {
   readonly stats: Readonly<BrokerStats & DriverStats>;
   /** Where each transport listens (after listen()). */
   addresses(): readonly TransportAddress[];
+  /** Queue and in-flight counters of one session (undefined if unknown or before listen()). */
+  sessionStats(clientId: string): SessionStats | undefined;
 }
 
 /** The codec as the driver uses it. */
@@ -55,6 +57,7 @@ const emptyDriverStats: DriverStats = {
   storeBatches: 0,
   storeWrites: 0,
   droppedCongested: 0,
+  bufferedBytes: 0,
 };
 
 export function createBroker(options: BrokerOptions): HarborBroker {
@@ -71,7 +74,7 @@ export function createBroker(options: BrokerOptions): HarborBroker {
   const config = resolved.right;
   const store = options.store ?? new MemoryStore();
   const transports = options.transports;
-  let core: Core | undefined;
+  let core: Broker | undefined;
   let driver: Driver | undefined;
   let state: "new" | "starting" | "listening" | "closing" | "closed" = "new";
 
@@ -79,6 +82,9 @@ export function createBroker(options: BrokerOptions): HarborBroker {
     config,
     get stats() {
       return { ...(core?.stats ?? emptyCoreStats), ...(driver?.stats ?? emptyDriverStats) };
+    },
+    sessionStats(clientId) {
+      return core?.sessionStats(clientId);
     },
     addresses() {
       const out: TransportAddress[] = [];

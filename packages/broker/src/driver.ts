@@ -74,6 +74,8 @@ export interface DriverStats {
   readonly storeWrites: number;
   /** QoS 0 messages dropped because their connection was congested. */
   readonly droppedCongested: number;
+  /** Encoded bytes queued in the driver, not yet handed to a transport (all connections). */
+  readonly bufferedBytes: number;
 }
 
 interface PendingSend {
@@ -151,6 +153,7 @@ export class Driver {
   private statBatches = 0;
   private statStoreWrites = 0;
   private statDroppedCongested = 0;
+  private bufferedBytes = 0;
 
   constructor(options: DriverOptions) {
     this.core = options.core;
@@ -172,6 +175,7 @@ export class Driver {
       storeBatches: this.statBatches,
       storeWrites: this.statStoreWrites,
       droppedCongested: this.statDroppedCongested,
+      bufferedBytes: this.bufferedBytes,
     };
   }
 
@@ -218,6 +222,7 @@ export class Driver {
   private onClosed(conn: Connection, error: Error | undefined): void {
     if (conn.ended) return;
     conn.ended = true;
+    this.bufferedBytes -= conn.pendingBytes;
     conn.pending.length = 0;
     conn.pendingBytes = 0;
     this.conns.delete(conn.id);
@@ -350,10 +355,12 @@ export class Driver {
     const barrier = this.openBatch !== 0 ? this.openBatch : this.lastIssued;
     conn.pending.push({ packet, version, size, barrier });
     conn.pendingBytes += size;
+    this.bufferedBytes += size;
     this.dirty.add(conn);
     if (barrier > this.durable) this.blocked.add(conn);
     if (conn.pendingBytes > this.maxPendingBytes && conn.congested) {
       this.logger.warn?.("closing a connection that does not read", { conn: conn.id, pendingBytes: conn.pendingBytes });
+      this.bufferedBytes -= conn.pendingBytes;
       conn.pending.length = 0;
       conn.pendingBytes = 0;
       this.requestClose(conn);
@@ -499,6 +506,7 @@ export class Driver {
         }
         pending.splice(0, ready);
         conn.pendingBytes -= bytes;
+        this.bufferedBytes -= bytes;
         this.statBytesOut += bytes;
         this.statWrites++;
         if (!conn.duplex.write(buffer) && !conn.closeRequested) {

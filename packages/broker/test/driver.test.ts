@@ -1,0 +1,326 @@
+// The driver with the real core and codec over the memory transport: bytes in, bytes out.
+import { describe, expect, it } from "vitest";
+import {
+  Decoder,
+  encode,
+  type Packet,
+  type ProtocolVersion,
+  type PublishPacket,
+  type QoS,
+} from "@harbormq/codec";
+import type { StoreWrite } from "@harbormq/core";
+import { createBroker, MemoryStore, type BrokerOptions, type Duplex, type HarborBroker } from "@harbormq/broker";
+import { memoryTransport, type MemoryTransport } from "@harbormq/transport-memory";
+import { turn, until } from "./transport-conformance.js";
+
+const enc = new TextEncoder();
+
+/** A raw MQTT client over a memory pipe: encodes what it sends, decodes what it gets. */
+class RawClient {
+  readonly received: Packet[] = [];
+  closed = false;
+  bytes = 0;
+  private readonly decoder: Decoder;
+  constructor(
+    readonly duplex: Duplex,
+    readonly version: ProtocolVersion = 4,
+  ) {
+    this.decoder = new Decoder({ version });
+    duplex.onData((chunk) => {
+      this.bytes += chunk.length;
+      this.decoder.push(chunk);
+      for (let p = this.decoder.next(); p !== undefined; p = this.decoder.next()) {
+        if (p.type === "error") throw new Error(`client decode error: ${p.message}`);
+        this.received.push(p);
+      }
+    });
+    duplex.onClose(() => (this.closed = true));
+  }
+  send(...packets: Packet[]): void {
+    const parts = packets.map((p) => encode(p, this.version));
+    const all = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+    let o = 0;
+    for (const p of parts) {
+      all.set(p, o);
+      o += p.length;
+    }
+    this.duplex.write(all);
+  }
+  raw(bytes: number[] | Uint8Array): void {
+    this.duplex.write(bytes instanceof Uint8Array ? bytes : Uint8Array.from(bytes));
+  }
+  publishes(): PublishPacket[] {
+    return this.received.filter((p): p is PublishPacket => p.type === "publish");
+  }
+  count(type: Packet["type"]): number {
+    return this.received.filter((p) => p.type === type).length;
+  }
+}
+
+const connect = (clientId: string, clean = true, version: ProtocolVersion = 4): Packet => ({
+  type: "connect",
+  protocolName: version === 3 ? "MQIsdp" : "MQTT",
+  protocolVersion: version,
+  clean,
+  keepAlive: 0,
+  clientId,
+  will: undefined,
+  username: undefined,
+  password: undefined,
+  properties: {},
+});
+const subscribe = (filter: string, qos: QoS, packetId = 1): Packet => ({
+  type: "subscribe",
+  packetId,
+  subscriptions: [{ topicFilter: filter, qos, noLocal: false, retainAsPublished: false, retainHandling: 0 }],
+  properties: {},
+});
+const publish = (topic: string, payload: string | Uint8Array, qos: QoS, packetId?: number): Packet => ({
+  type: "publish",
+  topic,
+  payload: typeof payload === "string" ? enc.encode(payload) : payload,
+  qos,
+  retain: false,
+  dup: false,
+  packetId: qos === 0 ? undefined : packetId,
+  properties: {},
+});
+const puback = (packetId: number): Packet => ({ type: "puback", packetId, reasonCode: 0, properties: {} });
+
+/** MemoryStore that records apply calls and can hold them until released. */
+class GatedStore extends MemoryStore {
+  readonly applied: (readonly StoreWrite[])[] = [];
+  closedCalls = 0;
+  gate: Promise<void> | undefined;
+  private open: (() => void) | undefined;
+  hold(): void {
+    this.gate = new Promise((resolve) => (this.open = resolve));
+  }
+  release(): void {
+    this.open?.();
+    this.gate = undefined;
+  }
+  override async apply(writes: readonly StoreWrite[]): Promise<void> {
+    this.applied.push(writes);
+    const gate = this.gate;
+    if (gate !== undefined) await gate;
+    return super.apply(writes);
+  }
+  override close(): Promise<void> {
+    this.closedCalls++;
+    return super.close();
+  }
+}
+
+async function start(options: Partial<BrokerOptions> & { highWaterMark?: number } = {}) {
+  const transport = memoryTransport(options.highWaterMark === undefined ? {} : { highWaterMark: options.highWaterMark });
+  const store = (options.store as GatedStore | undefined) ?? new GatedStore();
+  const broker = createBroker({ ...options, transports: [transport], store });
+  await broker.listen();
+  return { broker, store, transport };
+}
+
+async function client(transport: MemoryTransport, id: string, options: { clean?: boolean; version?: ProtocolVersion } = {}) {
+  const c = new RawClient(transport.connect(), options.version ?? 4);
+  c.send(connect(id, options.clean ?? true, options.version ?? 4));
+  await until(() => c.count("connack") === 1, `connack for ${id}`);
+  return c;
+}
+
+async function settle(broker: HarborBroker, rounds = 5): Promise<void> {
+  void broker;
+  for (let i = 0; i < rounds; i++) await turn();
+}
+
+describe("driver with the real core", () => {
+  it("connects, subscribes and routes a publish through bytes", async () => {
+    const { broker, transport } = await start();
+    const sub = await client(transport, "sub");
+    sub.send(subscribe("a/+", 1));
+    await until(() => sub.count("suback") === 1);
+    const pub = await client(transport, "pub");
+    pub.send(publish("a/b", "hello", 1, 7));
+    await until(() => pub.count("puback") === 1 && sub.publishes().length === 1);
+    expect(new TextDecoder().decode(sub.publishes()[0]!.payload)).toBe("hello");
+    expect(sub.publishes()[0]!.qos).toBe(1);
+    await broker.close();
+  });
+
+  it("group commit: many QoS 1 publishes in one turn make one store.apply", async () => {
+    const { broker, store, transport } = await start();
+    const sub = await client(transport, "gc-sub", { clean: false });
+    sub.send(subscribe("gc/#", 1));
+    await until(() => sub.count("suback") === 1);
+    const pub = await client(transport, "gc-pub");
+    await settle(broker);
+    const before = store.applied.length;
+    const burst: Packet[] = [];
+    for (let i = 1; i <= 50; i++) burst.push(publish(`gc/${i}`, `m${i}`, 1, i));
+    pub.send(...burst);
+    await until(() => pub.count("puback") === 50, "50 pubacks");
+    // The 50 publishes (message-put + queue-put each) are one batch; acknowledging deliveries
+    // may add batches later, but the burst itself is a single apply.
+    expect(store.applied[before]!.filter((w) => w.op === "message-put")).toHaveLength(50);
+    expect(store.applied.slice(before + 1).every((b) => !b.some((w) => w.op === "message-put"))).toBe(true);
+    await broker.close();
+  });
+
+  it("sends nothing that depends on a write before the store made it durable", async () => {
+    const { broker, store, transport } = await start();
+    const sub = await client(transport, "d-sub", { clean: false });
+    sub.send(subscribe("d/#", 1));
+    await until(() => sub.count("suback") === 1);
+    const pub = await client(transport, "d-pub");
+    await settle(broker);
+    const subBytes = sub.bytes;
+    store.hold();
+    pub.send(publish("d/x", "held", 1, 1));
+    await until(() => store.applied.length > 0 && store.applied.at(-1)!.some((w) => w.op === "message-put"), "apply");
+    await settle(broker, 20);
+    expect(pub.count("puback")).toBe(0);
+    expect(sub.bytes).toBe(subBytes);
+    store.release();
+    await until(() => pub.count("puback") === 1 && sub.publishes().length === 1, "after durable");
+    await broker.close();
+  });
+
+  it("a subscriber that never reads costs bounded memory and does not slow the others", async () => {
+    const maxQueuedMessages = 50;
+    const { broker, transport } = await start({ highWaterMark: 16 * 1024, config: { maxQueuedMessages, maxInflight: 10 } });
+    const slow = await client(transport, "slow", { clean: false });
+    slow.send(subscribe("flood/#", 1));
+    await until(() => slow.count("suback") === 1);
+    const fast = await client(transport, "fast");
+    fast.send(subscribe("flood/#", 0));
+    await until(() => fast.count("suback") === 1);
+    slow.duplex.pause();
+    const pub = await client(transport, "flooder");
+    const payload = new Uint8Array(2000);
+    const total = 400;
+    for (let i = 0; i < total; i += 20) {
+      const batch: Packet[] = [];
+      for (let j = 1; j <= 20; j++) batch.push(publish(`flood/${i + j}`, payload, (j % 2) as QoS, i + j));
+      pub.send(...batch);
+      await settle(broker, 3);
+    }
+    await until(() => fast.publishes().length === total, "fast subscriber gets everything");
+    const session = broker.sessionStats("slow")!;
+    expect(session.queued).toBeLessThanOrEqual(maxQueuedMessages);
+    expect(session.dropped + broker.stats.droppedCongested).toBeGreaterThan(0);
+    // What the driver holds for the stalled connection stays small: at most the in-flight window.
+    expect(broker.stats.bufferedBytes).toBeLessThan(20 * 2100);
+    slow.duplex.resume();
+    await until(() => slow.publishes().length > 0, "slow gets messages once it reads");
+    await broker.close();
+  });
+
+  describe("hostile input on one connection while another keeps receiving", () => {
+    async function withVictim(attack: (bad: RawClient, transport: MemoryTransport) => Promise<void>, config = {}) {
+      const { broker, transport } = await start({ config });
+      const good = await client(transport, "good");
+      good.send(subscribe("live/#", 0));
+      await until(() => good.count("suback") === 1);
+      const pub = await client(transport, "pub");
+      const bad = new RawClient(transport.connect());
+      await attack(bad, transport);
+      await until(() => bad.closed, "attacker closed");
+      pub.send(publish("live/1", "still here", 0));
+      await until(() => good.publishes().length === 1, "victim still served");
+      expect(good.closed).toBe(false);
+      await broker.close();
+      return bad;
+    }
+
+    it("garbage bytes", async () => {
+      await withVictim(async (bad) => bad.raw([0x10, 0x05, 0xff, 0xff, 0xff, 0xff, 0xff]));
+    });
+
+    it("a huge declared length is refused before its body arrives (0x95)", async () => {
+      await withVictim(async (bad) => {
+        bad.send(connect("bad"));
+        await until(() => bad.count("connack") === 1);
+        bad.raw([0x30, 0xff, 0xff, 0xff, 0x7f]);
+      }, { maxPacketSize: 1024 });
+    });
+
+    it("[MQTT-3.1.0-1] a PUBLISH before CONNECT", async () => {
+      const bad = await withVictim(async (b) => b.send(publish("live/x", "sneaky", 0)));
+      expect(bad.count("publish")).toBe(0);
+    });
+
+    it("a CONNECT trickling in byte by byte is closed by the connect timeout", async () => {
+      await withVictim(
+        async (bad) => {
+          const bytes = encode(connect("slowpoke"), 4);
+          for (let i = 0; i < bytes.length - 1 && !bad.closed; i++) {
+            bad.raw([bytes[i]!]);
+            await new Promise((resolve) => setTimeout(resolve, 20));
+          }
+        },
+        { connectTimeout: 100 },
+      );
+    });
+  });
+
+  it("graceful shutdown: pending writes become durable, clients are told and closed, the store is closed", async () => {
+    const { broker, store, transport } = await start();
+    const a = await client(transport, "sa", { version: 5 });
+    const p = await client(transport, "sp", { clean: false });
+    const b = await client(transport, "sb");
+    p.send(subscribe("s/#", 1));
+    await until(() => p.count("suback") === 1);
+    store.hold();
+    b.send(publish("s/1", "last", 1, 1));
+    await until(() => store.applied.at(-1)?.some((w) => w.op === "message-put") === true);
+    const closing = broker.close();
+    await settle(broker, 10);
+    expect(a.closed).toBe(false);
+    store.release();
+    await closing;
+    expect(store.closedCalls).toBe(1);
+    expect(a.closed && b.closed && p.closed).toBe(true);
+    expect(store.applied.flat().some((w) => w.op === "message-put")).toBe(true);
+    // MQTT 5 clients learn why: DISCONNECT 0x8B server shutting down.
+    expect(a.received.at(-1)).toMatchObject({ type: "disconnect", reasonCode: 0x8b });
+    expect(() => transport.connect()).toThrow();
+  });
+
+  it("answers hooks and reports events", async () => {
+    const events: string[] = [];
+    const { broker, transport } = await start({
+      hooks: {
+        authenticate: async ({ clientId }) => clientId !== "mallory",
+        authorizeSubscribe: ({ filter }) => (filter.startsWith("secret/") ? false : 0),
+        onClientConnected: (e) => void events.push(`connected ${e.clientId}`),
+        onClientDisconnected: (e) => void events.push(`disconnected ${e.clientId ?? "?"}`),
+      },
+    });
+    const m = new RawClient(transport.connect());
+    m.send(connect("mallory"));
+    await until(() => m.count("connack") === 1);
+    expect(m.received[0]).toMatchObject({ type: "connack", reasonCode: 4 });
+    const c = await client(transport, "carol");
+    c.send({
+      type: "subscribe",
+      packetId: 3,
+      subscriptions: [
+        { topicFilter: "secret/x", qos: 1, noLocal: false, retainAsPublished: false, retainHandling: 0 },
+        { topicFilter: "open/x", qos: 2, noLocal: false, retainAsPublished: false, retainHandling: 0 },
+      ],
+      properties: {},
+    });
+    await until(() => c.count("suback") === 1);
+    expect(c.received.find((p) => p.type === "suback")).toMatchObject({ reasonCodes: [0x80, 0] });
+    c.send({ type: "disconnect", reasonCode: 0, properties: {} });
+    await until(() => events.includes("disconnected carol"));
+    expect(events).toContain("connected carol");
+    expect(events.some((e) => e.includes("mallory") && e.startsWith("connected"))).toBe(false);
+    await broker.close();
+  });
+
+  it("rejects invalid options with the key and the expected type", () => {
+    expect(() => createBroker({ transports: [], config: { maxQos: 3 as QoS } })).toThrow(/config\.maxQos/);
+    expect(() => createBroker({ transports: [], config: { maxInflihgt: 5 } as never })).toThrow(/maxInflihgt: unknown key/);
+    expect(() => createBroker({ transports: [{} as never] })).toThrow(/transports/);
+  });
+});
