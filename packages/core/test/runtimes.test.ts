@@ -86,9 +86,9 @@ async function chromium(): Promise<Transcript> {
     const errors: string[] = [];
     page.on("pageerror", (e) => errors.push(String(e)));
     await page.goto(`${server.url}/packages/core/test/runtimes/index.html`);
-    await page.waitForFunction(() => "transcript" in window || "transcriptError" in window || undefined, undefined, { timeout: 30_000 });
+    await page.waitForFunction(() => "transcript" in globalThis || "transcriptError" in globalThis || undefined, undefined, { timeout: 30_000 });
     const result = await page.evaluate(() => {
-      const w = window as unknown as { transcript?: string[]; transcriptError?: string };
+      const w = globalThis as unknown as { transcript?: string[]; transcriptError?: string };
       return { transcript: w.transcript, error: w.transcriptError };
     });
     if (result.error !== undefined || result.transcript === undefined) throw new Error(`browser: ${result.error ?? errors.join("; ")}`);
