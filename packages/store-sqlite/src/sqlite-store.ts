@@ -83,8 +83,10 @@ export class SqliteStore implements Store {
   private applies = 0;
 
   private readonly s: ReturnType<typeof prepare>;
-  private readonly applyOne: (writes: readonly StoreWrite[]) => void;
-  private readonly applyAll: (batch: readonly Pending[], failures: (unknown | undefined)[]) => void;
+  /** Queue-puts of the current apply still to come, per message put in it (refs prepaid). */
+  private readonly prepaid = new Map<MessageId, { left: number; readonly bytes: number }>();
+  private readonly applyFast: (batch: readonly Pending[]) => void;
+  private readonly applyIsolated: (batch: readonly Pending[], failures: (unknown | undefined)[]) => void;
 
   constructor(options: SqliteStoreOptions) {
     if ((options.dir === undefined) === (options.file === undefined)) throw new TypeError("openSqliteStore: give exactly one of `dir` and `file`");
@@ -100,23 +102,33 @@ export class SqliteStore implements Store {
       throw new StoreCorruptError(this.file, `unexpected schema: ${(error as Error).message}`, { cause: error });
     }
     this.lastMessageId = (this.s.getCounters.get() as { last_message_id: number }).last_message_id;
-    // Nested db.transaction() calls run in savepoints: one per apply() call inside the commit.
-    this.applyOne = this.db.transaction((writes: readonly StoreWrite[]) => this.write(writes));
-    this.applyAll = this.db.transaction((batch: readonly Pending[], failures: (unknown | undefined)[]) => {
+    // The common case: every apply of the turn is valid, so all of them run in one transaction
+    // without savepoints. If one throws, the transaction is rolled back and the turn is redone by
+    // applyIsolated, with a savepoint per apply (nested db.transaction() calls are savepoints),
+    // so only the invalid calls fail.
+    this.applyFast = this.db.transaction((batch: readonly Pending[]) => {
+      this.txLastMessageId = this.lastMessageId;
+      for (const p of batch) this.write(p.writes);
+      this.endTransaction();
+    });
+    const applyOne = this.db.transaction((writes: readonly StoreWrite[]) => {
+      this.write(writes);
+      this.flushSeqs();
+    });
+    this.applyIsolated = this.db.transaction((batch: readonly Pending[], failures: (unknown | undefined)[]) => {
       this.txLastMessageId = this.lastMessageId;
       for (const p of batch) {
         const before = this.txLastMessageId;
         try {
-          this.applyOne(p.writes);
+          applyOne(p.writes);
           failures.push(undefined);
         } catch (error) {
           this.txLastMessageId = before;
-          failures.push(error);
-        } finally {
           this.seqs.clear();
+          failures.push(error);
         }
       }
-      if (this.txLastMessageId > this.lastMessageId) this.s.setLastMessageId.run(this.txLastMessageId);
+      this.endTransaction();
     });
   }
 
@@ -205,11 +217,18 @@ export class SqliteStore implements Store {
     this.pending = [];
     const failures: (unknown | undefined)[] = [];
     try {
-      this.applyAll(batch, failures);
-    } catch (error) {
-      // COMMIT itself failed (disk full, I/O error): nothing of the batch is durable.
-      for (const p of batch) p.reject(error);
-      return;
+      this.applyFast(batch);
+    } catch {
+      // An invalid apply, or the COMMIT failed (rolled back either way): redo call by call.
+      this.seqs.clear();
+      try {
+        this.applyIsolated(batch, failures);
+      } catch (error) {
+        // COMMIT itself failed (disk full, I/O error): nothing of the batch is durable.
+        this.seqs.clear();
+        for (const p of batch) p.reject(error);
+        return;
+      }
     }
     if (this.txLastMessageId > this.lastMessageId) this.lastMessageId = this.txLastMessageId;
     this.commits++;
@@ -251,10 +270,35 @@ export class SqliteStore implements Store {
     });
   }
 
-  /** The writes of one apply() call, inside its savepoint. */
+  private flushSeqs(): void {
+    for (const [clientId, seq] of this.seqs) this.s.lastSeq.run(clientId, seq);
+    this.seqs.clear();
+  }
+
+  private endTransaction(): void {
+    this.flushSeqs();
+    if (this.txLastMessageId > this.lastMessageId) this.s.setLastMessageId.run(this.txLastMessageId);
+  }
+
+  /** The writes of one apply() call (last_seq updates are left in `seqs` for the caller). */
   private write(writes: readonly StoreWrite[]): void {
     const s = this.s;
     this.touchedMessages = false;
+    const prepaid = this.prepaid;
+    prepaid.clear();
+    let messagePuts = 0;
+    for (const w of writes) if (w.op === "message-put") messagePuts++;
+    if (messagePuts > 0) {
+      // Count the queue-puts of each message put in this apply, to insert it with its final
+      // refcount: one statement less per entry, and it never passes through refs = 0.
+      for (const w of writes) {
+        if (w.op === "message-put") prepaid.set(w.message.id, { left: 0, bytes: w.message.payload.length + utf8Length(w.message.topic) });
+        else if (w.op === "queue-put") {
+          const p = prepaid.get(w.messageId);
+          if (p !== undefined) p.left++;
+        }
+      }
+    }
     for (const w of writes) {
       switch (w.op) {
         case "session-put": {
@@ -283,16 +327,25 @@ export class SqliteStore implements Store {
           break;
         case "message-put": {
           const m = w.message;
-          s.messagePut.run(m.id, m.topic, m.payload, m.qos, m.retain ? 1 : 0, encodeProperties(m.properties), m.receivedAt, m.payload.length + utf8Length(m.topic));
+          const p = prepaid.get(m.id)!;
+          s.messagePut.run(m.id, m.topic, m.payload, m.qos, m.retain ? 1 : 0, encodeProperties(m.properties), m.receivedAt, p.bytes, p.left);
           if (m.id > this.txLastMessageId) this.txLastMessageId = m.id;
-          this.touchedMessages = true;
+          if (p.left === 0) this.touchedMessages = true;
           break;
         }
         case "queue-put": {
           const e = w.entry;
-          const ref = s.ref.get(w.messageId) as { bytes: number } | undefined;
-          if (ref === undefined) throw new Error(`queue-put: unknown message ${w.messageId} for ${w.clientId}`);
-          s.queuePut.run(w.clientId, e.seq, w.messageId, e.qos, e.retain ? 1 : 0, stateCode[e.state], e.packetId ?? null, e.subscriptionIds.length === 0 ? null : e.subscriptionIds.join(","), ref.bytes);
+          const p = prepaid.get(w.messageId);
+          let bytes: number;
+          if (p !== undefined && p.left > 0) {
+            p.left--; // counted when the message was inserted
+            bytes = p.bytes;
+          } else {
+            const ref = s.ref.get(w.messageId) as { bytes: number } | undefined;
+            if (ref === undefined) throw new Error(`queue-put: unknown message ${w.messageId} for ${w.clientId}`);
+            bytes = ref.bytes;
+          }
+          s.queuePut.run(w.clientId, e.seq, w.messageId, e.qos, e.retain ? 1 : 0, stateCode[e.state], e.packetId ?? null, e.subscriptionIds.length === 0 ? null : e.subscriptionIds.join(","), bytes);
           const last = this.seqs.get(w.clientId);
           if (last === undefined || e.seq > last) this.seqs.set(w.clientId, e.seq);
           break;
@@ -327,7 +380,6 @@ export class SqliteStore implements Store {
           throw new Error(`unknown store write: ${JSON.stringify(w satisfies never)}`);
       }
     }
-    for (const [clientId, seq] of this.seqs) s.lastSeq.run(clientId, seq);
     // A message no queue entry refers to is deleted at the end of the apply (see the contract).
     if (this.touchedMessages) s.deleteUnreferenced.run();
   }
@@ -388,6 +440,9 @@ function openDatabase(file: string, synchronous: "full" | "normal"): DB {
       if (mode !== "wal") throw new StoreOpenError(`harbormq: cannot put ${file} in WAL mode (got ${mode})`, file);
     }
     db.pragma(`synchronous = ${synchronous === "full" ? "FULL" : "NORMAL"}`);
+    // 32 MiB of page cache instead of SQLite's 2 MiB: queue pages and the messages they join stay
+    // in memory while a session drains. Memory use stays bounded by this, not by queue length.
+    db.pragma("cache_size = -32768");
     return db;
   } catch (error) {
     db.close();
@@ -494,7 +549,7 @@ function prepare(db: DB) {
        VALUES (?, ?, ?, ?, ?, ?, ?)`,
     ),
     subscriptionDelete: p("DELETE FROM subscriptions WHERE client_id = ? AND filter = ?"),
-    messagePut: p("INSERT INTO messages (id, topic, payload, qos, retain, properties, received_at, bytes, refs) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0)"),
+    messagePut: p("INSERT INTO messages (id, topic, payload, qos, retain, properties, received_at, bytes, refs) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"),
     ref: p("UPDATE messages SET refs = refs + 1 WHERE id = ? RETURNING bytes"),
     unref: p("UPDATE messages SET refs = refs - 1 WHERE id = ?"),
     deleteUnreferenced: p("DELETE FROM messages WHERE refs <= 0"),

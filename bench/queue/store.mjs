@@ -1,0 +1,107 @@
+// Queue benchmark through the Store port: enqueue and drain rate of one persistent session's
+// queue, 64-byte payloads, for the memory store and the SQLite store (synchronous full / normal).
+// This measures the storage layer alone; the broker-level comparison with Mosquitto and Aedes
+// lives next to it.
+//
+//   npm run build            (or: npx tsc -b packages/broker packages/store-sqlite)
+//   node bench/queue/store.mjs                 100k and 1M messages
+//   node bench/queue/store.mjs --sizes=100000 --stores=memory,sqlite-full --group=256
+//
+// Workload, shaped like the driver's: enqueue = one apply([message-put, queue-put]) per message,
+// `group` applies issued per event-loop turn (many publishers at once; SQLite commits them in one
+// transaction); drain = load() pages of 1000 in seq order, then one apply([queue-delete]) per
+// message (its PUBACK), `group` per turn.
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, rmSync, statSync, existsSync } from "node:fs";
+import os from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+if (typeof globalThis.gc !== "function") {
+  const r = spawnSync(process.execPath, ["--expose-gc", fileURLToPath(import.meta.url), ...process.argv.slice(2)], { stdio: "inherit" });
+  process.exit(r.status ?? 1);
+}
+
+const { MemoryStore } = await import(new URL("../../packages/broker/dist/memory-store.js", import.meta.url).href);
+const { openSqliteStore } = await import(new URL("../../packages/store-sqlite/dist/index.js", import.meta.url).href);
+
+const args = process.argv.slice(2);
+const flag = (name) => args.find((a) => a.startsWith(`--${name}=`))?.split("=")[1];
+const sizes = (flag("sizes") ?? "100000,1000000").split(",").map(Number);
+const stores = (flag("stores") ?? "memory,sqlite-normal,sqlite-full").split(",");
+const group = Number(flag("group") ?? 256);
+const page = 1000;
+
+const payload = new Uint8Array(64).fill(7);
+const mb = (n) => (n / 1024 / 1024).toFixed(0);
+
+async function open(kind, dir) {
+  if (kind === "memory") return new MemoryStore();
+  if (kind === "sqlite-full") return openSqliteStore({ dir, synchronous: "full" });
+  if (kind === "sqlite-normal") return openSqliteStore({ dir, synchronous: "normal" });
+  throw new Error(`unknown store ${kind}`);
+}
+
+async function run(kind, n) {
+  const dir = mkdtempSync(join(os.tmpdir(), "harbormq-bench-queue-"));
+  try {
+    const store = await open(kind, dir);
+    await store.apply([{ op: "session-put", session: { clientId: "sub", protocolVersion: 4, expiryInterval: 0xffffffff, disconnectedAt: 1 } }]);
+    globalThis.gc();
+    const rss0 = process.memoryUsage().rss;
+
+    let t = performance.now();
+    for (let i = 1; i <= n; ) {
+      const turn = [];
+      for (const end = Math.min(n, i + group - 1); i <= end; i++) {
+        turn.push(
+          store.apply([
+            { op: "message-put", message: { id: i, topic: "bench/queue", payload, qos: 1, retain: false, properties: {}, receivedAt: i } },
+            { op: "queue-put", clientId: "sub", messageId: i, entry: { seq: i, qos: 1, retain: false, state: "queued", packetId: undefined, subscriptionIds: [] } },
+          ]),
+        );
+      }
+      await Promise.all(turn);
+    }
+    const enqueueS = (performance.now() - t) / 1000;
+    const rss1 = process.memoryUsage().rss;
+    const file = join(dir, "harbormq.db");
+    const dbBytes = existsSync(file) ? statSync(file).size + (existsSync(`${file}-wal`) ? statSync(`${file}-wal`).size : 0) : 0;
+
+    t = performance.now();
+    const snap = await store.restore(page);
+    const restoreS = (performance.now() - t) / 1000;
+    if (snap.sessions[0].queueCount !== n) throw new Error(`restore: ${snap.sessions[0].queueCount} != ${n}`);
+
+    t = performance.now();
+    let drained = 0;
+    let after = 0;
+    for (;;) {
+      const entries = await store.load("sub", after, page);
+      if (entries.length === 0) break;
+      for (let k = 0; k < entries.length; k += group) {
+        await Promise.all(entries.slice(k, k + group).map((e) => store.apply([{ op: "queue-delete", clientId: "sub", seq: e.seq }])));
+      }
+      drained += entries.length;
+      after = entries[entries.length - 1].seq;
+    }
+    const drainS = (performance.now() - t) / 1000;
+    if (drained !== n) throw new Error(`drained ${drained} != ${n}`);
+    const left = await store.restore(1);
+    if (left.sessions[0].queueCount !== 0) throw new Error("queue not empty after drain");
+    await store.close();
+    return { kind, n, enqueue: n / enqueueS, drain: n / drainS, restoreS, rssMB: mb(rss1 - rss0), dbMB: mb(dbBytes) };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+console.log(`Store queue benchmark: ${os.cpus()[0]?.model ?? "cpu"} x${os.cpus().length}, Node ${process.version}, payload 64 B, ${group} applies per turn, load pages of ${page}`);
+console.log("| store | messages | enqueue msg/s | drain msg/s | restore (s) | RSS growth (MB) | db+wal (MB) |");
+console.log("|---|---:|---:|---:|---:|---:|---:|");
+for (const n of sizes) {
+  for (const kind of stores) {
+    const r = await run(kind, n);
+    console.log(`| ${r.kind} | ${n.toLocaleString("en")} | ${Math.round(r.enqueue).toLocaleString("en")} | ${Math.round(r.drain).toLocaleString("en")} | ${r.restoreS.toFixed(2)} | ${r.rssMB} | ${r.dbMB} |`);
+  }
+}
