@@ -10,7 +10,8 @@
 // encode-stream: ours `encodeInto` a reused buffer (bytes copied) against mqtt-packet
 //         `writeToStream` to a sink that drops the chunks (no bytes copied): tilted their way.
 // Each figure: one warm-up round, then `rounds` timed rounds of >= `ms` milliseconds, ours and
-// theirs interleaved round by round; the median round is reported.
+// theirs interleaved round by round; the median round is reported, and the ratio is the median
+// of the per-round ratios (robust to load from other processes).
 import { createRequire } from "node:module";
 import { readFileSync } from "node:fs";
 import os from "node:os";
@@ -178,7 +179,8 @@ function compare(oursBatch, theirsBatch) {
     o.push(round(oursBatch, ROUND_MS));
     t.push(round(theirsBatch, ROUND_MS));
   }
-  return { ours: median(o), theirs: median(t) };
+  // the ratio is the median of per-round ratios: adjacent rounds see the same machine load
+  return { ours: median(o), theirs: median(t), ratio: median(o.map((x, i) => x / t[i])) };
 }
 
 function concat(one, count) {
@@ -295,7 +297,7 @@ if (JSON_OUT) {
   const fmt = (x) => (x >= 1e6 ? `${(x / 1e6).toFixed(2)} M` : x >= 1e3 ? `${(x / 1e3).toFixed(1)} k` : x.toFixed(0));
   console.log(`node ${env.node}, mqtt-packet ${env.mqttPacket}, ${env.cpu} x${env.cores}, load ${env.loadavg}, ${ROUNDS} rounds x ${ROUND_MS} ms, median`);
   const rows = [["case", "op", "bytes", "ours ops/s", "mqtt-packet ops/s", "ours/mqtt-packet"]];
-  for (const r of results) rows.push([r.case, r.op, String(r.bytes), fmt(r.ours), fmt(r.theirs), `${(r.ours / r.theirs).toFixed(2)}x`]);
+  for (const r of results) rows.push([r.case, r.op, String(r.bytes), fmt(r.ours), fmt(r.theirs), `${r.ratio.toFixed(2)}x`]);
   const widths = rows[0].map((_, i) => Math.max(...rows.map((row) => row[i].length)));
   const line = (row) => `| ${row.map((cell, i) => (i >= 2 ? cell.padStart(widths[i]) : cell.padEnd(widths[i]))).join(" | ")} |`;
   console.log(line(rows[0]));
