@@ -12,7 +12,7 @@
 // exactly. Exits 1 with the failing input in hex on a throw, a hang (no progress for --hang-ms,
 // the decoding runs in a worker watched by the main thread) or a broken decoder invariant.
 import { Worker, isMainThread, parentPort, workerData } from "node:worker_threads";
-import { mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 
 const root = new URL("../", import.meta.url);
@@ -320,6 +320,10 @@ function fuzzWorker({ runs, seed, shared }) {
 
 async function main() {
   const opts = parseArgs(process.argv.slice(2));
+  if (!existsSync(fileURLToPath(codecUrl))) {
+    console.error(`fuzz: ${fileURLToPath(codecUrl)} not found: run \`npm run build\` first`);
+    process.exit(2);
+  }
   if (opts.replay !== undefined) {
     const codec = await import(codecUrl);
     const input = fromHex(opts.replay);
