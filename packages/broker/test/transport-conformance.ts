@@ -61,6 +61,35 @@ function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
   return true;
 }
 
+/** The transport requirement of both MQTT versions ([MQTT-7.1.1-1] in 3.1.1, [MQTT-4.2.0-1] in
+ *  5.0): an ordered, lossless, two-way byte stream, whatever the write sizes. Each transport's test
+ *  file names the rule ids around a call to this. */
+export async function checkOrderedStream(
+  factory: () => Transport,
+  connectClient: (transport: Transport) => Promise<Duplex>,
+): Promise<void> {
+  const transport = factory();
+  let server: Sink | undefined;
+  await transport.listen((duplex) => (server = new Sink(duplex)));
+  const client = new Sink(await connectClient(transport));
+  try {
+    await until(() => server !== undefined, "accept");
+    const data = pattern(300_000, 11);
+    for (let offset = 0, size = 1; offset < data.length; offset += size, size = ((size * 7) % 65_536) + 1) {
+      const chunk = data.subarray(offset, Math.min(data.length, offset + size));
+      client.duplex.write(chunk);
+      server!.duplex.write(chunk);
+    }
+    await until(() => client.bytes === data.length && server!.bytes === data.length, "streams");
+    expect(equalBytes(server!.concat(), data)).toBe(true);
+    expect(equalBytes(client.concat(), data)).toBe(true);
+  } finally {
+    client.duplex.close();
+    server?.duplex.close();
+    await transport.close();
+  }
+}
+
 export function transportConformance(
   name: string,
   factory: () => Transport,

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { memoryTransport, type MemoryTransport } from "@harbormq/transport-memory";
-import { transportConformance, Sink, until } from "../../broker/test/transport-conformance.js";
+import { checkOrderedStream, transportConformance, Sink, until } from "../../broker/test/transport-conformance.js";
 
 transportConformance("memory", () => memoryTransport(), async (t) => (t as MemoryTransport).connect());
 
@@ -27,4 +27,11 @@ describe("memoryTransport", () => {
     server!.duplex.resume();
     await until(() => server!.bytes === 12);
   });
+});
+
+describe("MQTT 3.1.1", () => {
+  it("[MQTT-7.1.1-1] carries an ordered, lossless two-way byte stream", () => checkOrderedStream(() => memoryTransport(), async (t) => (t as MemoryTransport).connect()));
+});
+describe("MQTT 5.0", () => {
+  it("[MQTT-4.2.0-1] carries an ordered, lossless two-way byte stream", () => checkOrderedStream(() => memoryTransport(), async (t) => (t as MemoryTransport).connect()));
 });

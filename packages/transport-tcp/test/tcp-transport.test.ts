@@ -1,3 +1,4 @@
+import { describe, it } from "vitest";
 import { execFileSync } from "node:child_process";
 import { mkdtempSync, readFileSync } from "node:fs";
 import * as net from "node:net";
@@ -6,7 +7,7 @@ import { join } from "node:path";
 import * as tls from "node:tls";
 import type { Duplex, Transport } from "@harbormq/broker";
 import { socketDuplex, tcpTransport, tlsTransport } from "@harbormq/transport-tcp";
-import { transportConformance } from "../../broker/test/transport-conformance.js";
+import { checkOrderedStream, transportConformance } from "../../broker/test/transport-conformance.js";
 
 function connectTcp(t: Transport): Promise<Duplex> {
   const { port } = t.address()!;
@@ -46,3 +47,10 @@ transportConformance(
   () => tlsTransport({ host: "127.0.0.1", port: 0, cert: readFileSync(pems.cert, "utf8"), key: readFileSync(pems.key, "utf8") }),
   connectTls,
 );
+
+describe("MQTT 3.1.1", () => {
+  it("[MQTT-7.1.1-1] carries an ordered, lossless two-way byte stream", () => checkOrderedStream(() => tcpTransport({ host: "127.0.0.1", port: 0 }), connectTcp));
+});
+describe("MQTT 5.0", () => {
+  it("[MQTT-4.2.0-1] carries an ordered, lossless two-way byte stream", () => checkOrderedStream(() => tcpTransport({ host: "127.0.0.1", port: 0 }), connectTcp));
+});

@@ -3,7 +3,7 @@ import { describe, expect, it } from "vitest";
 import { WebSocket } from "ws";
 import type { Duplex, Transport } from "@harbormq/broker";
 import { webSocketDuplex, wsTransport } from "@harbormq/transport-ws";
-import { Sink, transportConformance, until } from "../../broker/test/transport-conformance.js";
+import { checkOrderedStream, Sink, transportConformance, until } from "../../broker/test/transport-conformance.js";
 
 function open(url: string, protocols: string[] = ["mqtt"]): Promise<WebSocket> {
   return new Promise((resolve, reject) => {
@@ -21,7 +21,7 @@ async function connectWs(t: Transport): Promise<Duplex> {
 
 transportConformance("ws", () => wsTransport({ host: "127.0.0.1", port: 0 }), connectWs);
 
-describe("MQTT 3.1.1", () => {
+for (const version of ["MQTT 3.1.1", "MQTT 5.0"]) describe(version, () => {
   it("[MQTT-6.0.0-4] selects the subprotocol mqtt, or mqttv3.1 for MQTT 3.1 clients", async () => {
     const t = wsTransport({ host: "127.0.0.1", port: 0 });
     await t.listen(() => {});
@@ -88,4 +88,11 @@ describe("wsTransport", () => {
     await expect(open(`ws://127.0.0.1:${t.address()!.port}/other`)).rejects.toThrow();
     await t.close();
   });
+});
+
+describe("MQTT 3.1.1", () => {
+  it("[MQTT-7.1.1-1] carries an ordered, lossless two-way byte stream", () => checkOrderedStream(() => wsTransport({ host: "127.0.0.1", port: 0 }), connectWs));
+});
+describe("MQTT 5.0", () => {
+  it("[MQTT-4.2.0-1] carries an ordered, lossless two-way byte stream", () => checkOrderedStream(() => wsTransport({ host: "127.0.0.1", port: 0 }), connectWs));
 });
