@@ -1017,8 +1017,8 @@ export class Broker {
           return messagePut;
         }
         if (!q.tailInMemory) {
-          // The backlog is paged out; holding this QoS 0 would need the store. Send it now.
-          this.sendPublishOf(conn, msg, 0, retain, false, undefined, ids);
+          // The backlog is paged out to the store: QoS 0 may be dropped, never reordered.
+          this.countDrop(s, msg, 0, "queue-full");
           return messagePut;
         }
         persisted = false; // waits behind queued messages in memory only, to keep order

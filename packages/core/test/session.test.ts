@@ -196,7 +196,7 @@ describe("MQTT 3.1.1", () => {
       sim.autoStore = false;
       sim.publish("p", "t", "a", 1, { packetId: 1 });
       expect(sim.received("p").slice(1)).toEqual([]);
-      const persist = sim.actions.filter((a) => a.type === "persist").at(-1) as { writes: { op: string }[] };
+      const persist = sim.actions.filter((a) => a.type === "persist").at(-1) as { readonly writes: readonly { op: string }[] };
       expect(persist.writes.map((w) => w.op)).toEqual(["message-put", "queue-put"]);
       sim.confirm();
       expect(sim.received("p").slice(1)).toEqual([ack("puback", 1)]);

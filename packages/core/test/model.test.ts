@@ -1,0 +1,473 @@
+// Model-based test: 3-5 clients connect (clean 0/1), subscribe, unsubscribe, publish (QoS 0/1/2,
+// retain), acknowledge, disconnect (clean or abrupt), the broker crashes and restores from the
+// store's confirmed writes, store confirmations lag, and time passes, in any order. Each client
+// is a small, honest MQTT client model; the invariants are checked from what clients observe.
+import type { PublishPacket, QoS } from "@harbormq/codec";
+import type { BrokerConfig } from "@harbormq/core";
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import { Sim, ack, dec, publishPacket } from "./sim.js";
+
+const TOPICS = ["a", "a/b", "b"] as const;
+const FILTERS = ["a", "a/+", "#", "b", "a/#"] as const;
+
+function matches(filter: string, topic: string): boolean {
+  if (filter === "#") return true;
+  const f = filter.split("/");
+  const t = topic.split("/");
+  for (let i = 0; i < f.length; i++) {
+    if (f[i] === "#") return true;
+    if (i >= t.length) return false;
+    if (f[i] !== "+" && f[i] !== t[i]) return false;
+  }
+  return f.length === t.length;
+}
+
+interface Outgoing {
+  payload: string;
+  topic: string;
+  qos: QoS;
+  retain: boolean;
+  stage: "publish" | "pubrel";
+  /** The connection (epoch) it was first sent on. */
+  epoch: number;
+}
+
+interface MsgRecord {
+  readonly payload: string;
+  readonly publisher: string;
+  readonly topic: string;
+  readonly qos: QoS;
+  owned: boolean;
+  /** Persistent subscribers that must get it once it is owned (unless dropped by policy). */
+  readonly expectedBy: Set<string>;
+}
+
+class ClientModel {
+  cursor = 0;
+  /** Does the broker hold a persistent session for us? undefined = cannot tell. */
+  hasSession: boolean | undefined = false;
+  pendingConnack: { clean: boolean } | undefined = undefined;
+  connClean = true;
+  /** filter -> granted QoS once SUBACKed; pending ones carry the SUBSCRIBE id. */
+  readonly subs = new Map<string, { qos: number; established: boolean; pendingId: number; epoch: number }>();
+  /** Counts connections; state created on the current one survives its CONNACK. */
+  epoch = 0;
+  readonly pendingSubs = new Map<number, string[]>();
+  readonly outgoing = new Map<number, Outgoing>();
+  readonly qos2In = new Map<number, string>();
+  toAck: { type: "puback" | "pubrec" | "pubcomp"; id: number }[] = [];
+  nextPid = 1;
+  /** payload -> number of application deliveries (QoS 1/2, non-retained). */
+  readonly delivered = new Map<string, number>();
+  readonly everReceived = new Set<string>();
+  /** (publisher|topic) -> last seq delivered in order. */
+  readonly lastSeq = new Map<string, number>();
+
+  constructor(readonly name: string) {}
+
+  allocPid(): number {
+    for (;;) {
+      const id = this.nextPid;
+      this.nextPid = id === 65535 ? 1 : id + 1;
+      if (!this.outgoing.has(id) && !this.pendingSubs.has(id)) return id;
+    }
+  }
+}
+
+class World {
+  readonly sim: Sim;
+  readonly clients: ClientModel[];
+  readonly msgs = new Map<string, MsgRecord>();
+  readonly resentByPublisher = new Set<string>();
+  seq = 0;
+
+  constructor(
+    readonly config: Partial<BrokerConfig>,
+    n: number,
+    autoStore: boolean,
+  ) {
+    this.sim = new Sim(config, { autoStore });
+    this.clients = Array.from({ length: n }, (_, i) => new ClientModel(`c${i}`));
+  }
+
+  get cfg() {
+    return this.sim.broker.config;
+  }
+
+  isOpen(c: ClientModel) {
+    return this.sim.isOpen(c.name);
+  }
+
+  /** Processes everything clients received since last time, then checks global invariants. */
+  settle(): void {
+    for (let round = 0; round < 50; round++) {
+      let any = false;
+      for (const c of this.clients) any = this.process(c) || any;
+      if (!any) break;
+    }
+    for (const c of this.clients) {
+      if (c.pendingConnack !== undefined && !this.isOpen(c)) this.lost(c);
+      const st = this.sim.broker.sessionStats(c.name);
+      if (st !== undefined) {
+        expect(st.queued).toBeLessThanOrEqual(this.cfg.maxQueuedMessages);
+        expect(st.queuedBytes).toBeLessThanOrEqual(this.cfg.maxQueuedBytes);
+        expect(st.inflight).toBeLessThanOrEqual(this.cfg.maxInflight);
+      }
+    }
+  }
+
+  /** The connection went away before its CONNACK: we cannot tell what the broker holds. */
+  lost(c: ClientModel): void {
+    if (c.pendingConnack !== undefined) {
+      c.hasSession = undefined;
+      c.pendingConnack = undefined;
+    }
+  }
+
+  private process(c: ClientModel): boolean {
+    const rx = this.sim.received(c.name);
+    if (c.cursor >= rx.length) return false;
+    while (c.cursor < rx.length) {
+      const p = rx[c.cursor++]!;
+      switch (p.type) {
+        case "connack": {
+          const pending = c.pendingConnack!;
+          expect(pending).toBeDefined();
+          c.pendingConnack = undefined;
+          expect(p.reasonCode).toBe(0);
+          if (pending.clean) {
+            expect(p.sessionPresent).toBe(false); // [MQTT-3.2.2-1]
+            c.hasSession = false;
+          } else {
+            // [MQTT-3.2.2-2] [MQTT-3.2.2-3] session present is right
+            if (c.hasSession !== undefined) expect(p.sessionPresent).toBe(c.hasSession);
+            c.hasSession = true;
+          }
+          if (!p.sessionPresent) {
+            // No session: what we held from earlier connections is void (not what we already sent on this one).
+            for (const [id, o] of c.outgoing) if (o.epoch < c.epoch) c.outgoing.delete(id);
+            for (const [f, sub] of c.subs) if (sub.epoch < c.epoch) c.subs.delete(f);
+            c.qos2In.clear();
+          } else {
+            // Resend our unacknowledged messages ([MQTT-4.4.0-1], client side).
+            for (const [id, o] of [...c.outgoing].sort((x, y) => x[0] - y[0])) {
+              if (o.epoch === c.epoch) continue; // sent on this connection already
+              if (o.stage === "publish") {
+                this.resentByPublisher.add(o.payload);
+                const rec = this.msgs.get(o.payload)!;
+                // Routed again now: only subscribers expected then and now stay expected.
+                for (const s of [...rec.expectedBy]) if (!this.expects(this.client(s), o.topic)) rec.expectedBy.delete(s);
+                this.sim.send(c.name, publishPacket(o.topic, o.payload, o.qos, { retain: o.retain, dup: true, packetId: id }));
+              } else this.sim.send(c.name, ack("pubrel", id));
+            }
+          }
+          break;
+        }
+        case "suback": {
+          const filters = c.pendingSubs.get(p.packetId);
+          c.pendingSubs.delete(p.packetId);
+          if (filters === undefined) break;
+          filters.forEach((f, i) => {
+            const s = c.subs.get(f);
+            if (s !== undefined && s.pendingId === p.packetId) {
+              s.established = true;
+              s.qos = p.reasonCodes[i]!;
+            }
+          });
+          break;
+        }
+        case "puback": {
+          const o = c.outgoing.get(p.packetId);
+          if (o !== undefined && o.qos === 1) {
+            this.own(o.payload);
+            c.outgoing.delete(p.packetId);
+          }
+          break;
+        }
+        case "pubrec": {
+          const o = c.outgoing.get(p.packetId);
+          if (o !== undefined && o.qos === 2) {
+            this.own(o.payload);
+            o.stage = "pubrel";
+            this.sim.send(c.name, ack("pubrel", p.packetId));
+          }
+          break;
+        }
+        case "pubcomp":
+          if (c.outgoing.get(p.packetId)?.stage === "pubrel") c.outgoing.delete(p.packetId);
+          break;
+        case "pubrel":
+          c.qos2In.delete(p.packetId);
+          c.toAck.push({ type: "pubcomp", id: p.packetId });
+          break;
+        case "publish":
+          this.deliver(c, p);
+          break;
+        case "unsuback":
+        case "pingresp":
+          break;
+        default:
+          throw new Error(`client ${c.name} got ${p.type}`);
+      }
+    }
+    return true;
+  }
+
+  private deliver(c: ClientModel, p: PublishPacket): void {
+    const payload = dec(p.payload);
+    c.everReceived.add(payload);
+    const rec = this.msgs.get(payload)!;
+    expect(rec).toBeDefined();
+    expect(p.qos).toBeLessThanOrEqual(rec.qos); // [MQTT-3.8.4-6]
+    expect(matches("#", p.topic) && p.topic).toBe(rec.topic);
+    if (p.qos === 2) {
+      const seen = c.qos2In.get(p.packetId!);
+      if (seen !== undefined) {
+        // A resend of a QoS 2 message we have not released: a duplicate, not a delivery.
+        expect(p.dup).toBe(true);
+        expect(seen).toBe(payload);
+        c.toAck.push({ type: "pubrec", id: p.packetId! });
+        return;
+      }
+      c.qos2In.set(p.packetId!, payload);
+      c.toAck.push({ type: "pubrec", id: p.packetId! });
+    } else if (p.qos === 1) c.toAck.push({ type: "puback", id: p.packetId! });
+    if (p.retain) return; // sent because of a (re)subscription: may repeat legitimately
+    const n = (c.delivered.get(payload) ?? 0) + 1;
+    c.delivered.set(payload, n);
+    if (n > 1) {
+      // QoS 2 is never delivered twice (a publisher's resend is not routed again); QoS 1 repeats
+      // only as DUP resends, or because its publisher resent it (at least once on that hop).
+      const publisherRepeat = rec.qos === 1 && this.resentByPublisher.has(payload);
+      if (!publisherRepeat) {
+        expect(p.qos).toBe(1);
+        expect(p.dup).toBe(true);
+      }
+    }
+    if (!p.dup && !this.resentByPublisher.has(payload)) {
+      // Per-publisher order per topic ([MQTT-4.6.0-6]).
+      const key = `${rec.publisher}|${rec.topic}`;
+      const seq = Number(payload.split("|")[2]);
+      const last = c.lastSeq.get(key) ?? -1;
+      expect(seq).toBeGreaterThan(last);
+      c.lastSeq.set(key, seq);
+    }
+  }
+
+  client(name: string): ClientModel {
+    return this.clients.find((c) => c.name === name)!;
+  }
+
+  /** Is `s` a persistent subscriber with an established QoS>=1 subscription matching `topic`? */
+  expects(s: ClientModel, topic: string): boolean {
+    if (s.hasSession !== true || s.pendingConnack !== undefined || s.connClean) return false;
+    for (const [f, sub] of s.subs) if (sub.established && sub.qos >= 1 && sub.qos < 0x80 && matches(f, topic)) return true;
+    return false;
+  }
+
+  private own(payload: string): void {
+    const rec = this.msgs.get(payload)!;
+    if (rec.owned) return;
+    rec.owned = true;
+    // Nothing is acknowledged before it is stored: every expected subscriber's copy is in the
+    // store (or already delivered, or counted as dropped).
+    for (const s of rec.expectedBy) {
+      const client = this.client(s);
+      if (client.everReceived.has(payload)) continue;
+      const q = this.sim.store.queues.get(s);
+      const inStore = q !== undefined && [...q.values()].some((e) => dec(this.sim.store.messages.get(e.messageId)!.payload) === payload);
+      if (!inStore) expect(this.drops(s)).toBeGreaterThan(0);
+    }
+  }
+
+  drops(name: string): number {
+    return this.sim.eventsOf("message-dropped").filter((e) => e.clientId === name).length;
+  }
+
+  publish(c: ClientModel, topic: string, qos: QoS, retain: boolean): void {
+    const payload = `${c.name}|${topic}|${this.seq++}`;
+    const expectedBy = new Set<string>();
+    if (qos > 0) for (const s of this.clients) if (this.expects(s, topic)) expectedBy.add(s.name);
+    this.msgs.set(payload, { payload, publisher: c.name, topic, qos, owned: false, expectedBy });
+    let id: number | undefined;
+    if (qos > 0) {
+      id = c.allocPid();
+      c.outgoing.set(id, { payload, topic, qos, retain, stage: "publish", epoch: c.epoch });
+    }
+    this.sim.send(c.name, publishPacket(topic, payload, qos, { retain, ...(id !== undefined ? { packetId: id } : {}) }));
+  }
+
+  /** A clean session (or one we clean now) voids what was expected for us. */
+  voidExpectations(c: ClientModel): void {
+    for (const r of this.msgs.values()) r.expectedBy.delete(c.name);
+  }
+
+  /** End of a run: store catches up, everyone with a session comes back and drains. */
+  finish(): void {
+    this.sim.autoStore = true;
+    this.sim.confirmAll();
+    this.settle();
+    for (const c of this.clients) {
+      if (this.isOpen(c) && c.connClean) {
+        this.sim.disconnect(c.name);
+        c.hasSession = false;
+      }
+      if (!this.isOpen(c) && c.hasSession !== false) {
+        c.pendingConnack = { clean: false };
+        c.connClean = false;
+        c.epoch++;
+        this.sim.connect(c.name, { clean: false });
+      }
+    }
+    for (let round = 0; round < 200; round++) {
+      this.settle();
+      let sent = 0;
+      for (const c of this.clients) {
+        for (const a of c.toAck.splice(0)) (this.sim.send(c.name, ack(a.type, a.id)), sent++);
+      }
+      if (sent === 0) break;
+    }
+    this.settle();
+    // No QoS 1/2 message for a persistent subscriber is lost: delivered, or counted as dropped.
+    const missing = new Map<string, string[]>();
+    for (const r of this.msgs.values()) {
+      if (!r.owned) continue;
+      for (const s of r.expectedBy) {
+        if (!this.client(s).everReceived.has(r.payload)) missing.set(s, [...(missing.get(s) ?? []), r.payload]);
+      }
+    }
+    for (const [s, list] of missing) {
+      if (list.length > this.drops(s)) throw new Error(`${s} lost ${list.join(", ")} (drops: ${this.drops(s)})`);
+    }
+  }
+}
+
+type Cmd = fc.Command<object, World>;
+
+/** The i-th client (modulo) among those open (or closed): commands always find someone to act. */
+function pick(w: World, i: number, open: boolean): ClientModel | undefined {
+  const list = w.clients.filter((c) => w.isOpen(c) === open);
+  return list.length === 0 ? undefined : list[i % list.length];
+}
+const cmd = (name: string, open: boolean | undefined, i: number, run: (w: World, c: ClientModel) => void): Cmd => ({
+  check: () => true,
+  run(_m, w) {
+    const c = open === undefined ? w.clients[0]! : pick(w, i, open);
+    if (c === undefined) return;
+    run(w, c);
+    w.settle();
+  },
+  toString: () => name,
+});
+
+function commands(n: number) {
+  const client = fc.nat(4);
+  const qos = fc.constantFrom<QoS>(0, 1, 2);
+  const connect = fc.tuple(client, fc.constantFrom(false, false, false, true), fc.constantFrom(0, 0, 10)).map(([i, clean, keepAlive]) =>
+      cmd(`connect(#${i}, clean=${clean}, ka=${keepAlive})`, false, i, (w, c) => {
+        c.toAck = [];
+        c.pendingConnack = { clean };
+        c.connClean = clean;
+        c.epoch++;
+        if (clean) {
+          w.voidExpectations(c);
+          c.subs.clear();
+          c.qos2In.clear();
+          c.outgoing.clear();
+        }
+        w.sim.connect(c.name, { clean, keepAlive });
+      }),
+    );
+  const disconnect = fc.tuple(client, fc.boolean()).map(([i, graceful]) =>
+      cmd(`${graceful ? "disconnect" : "drop"}(#${i})`, true, i, (w, c) => {
+        if (graceful) w.sim.disconnect(c.name);
+        else w.sim.drop(c.name);
+        c.toAck = [];
+        w.lost(c);
+        if (c.connClean && c.hasSession === false) c.subs.clear();
+      }),
+    );
+  const subscribe = fc.tuple(client, fc.integer({ min: 0, max: FILTERS.length - 1 }), qos).map(([i, f, q]) =>
+      cmd(`subscribe(#${i}, ${FILTERS[f]}, ${q})`, true, i, (w, c) => {
+        const id = c.allocPid();
+        c.pendingSubs.set(id, [FILTERS[f]!]);
+        c.subs.set(FILTERS[f]!, { qos: q, established: false, pendingId: id, epoch: c.epoch });
+        w.sim.subscribe(c.name, [[FILTERS[f]!, q]], id);
+      }),
+    );
+  const unsubscribe = fc.tuple(client, fc.integer({ min: 0, max: FILTERS.length - 1 })).map(([i, f]) =>
+      cmd(`unsubscribe(#${i}, ${FILTERS[f]})`, true, i, (w, c) => {
+        c.subs.delete(FILTERS[f]!);
+        w.sim.unsubscribe(c.name, [FILTERS[f]!], c.allocPid());
+      }),
+    );
+  const publish = fc.tuple(client, fc.integer({ min: 0, max: TOPICS.length - 1 }), qos, fc.boolean()).map(([i, t, q, retain]) =>
+      cmd(`publish(#${i}, ${TOPICS[t]}, qos=${q}, retain=${retain})`, true, i, (w, c) => w.publish(c, TOPICS[t]!, q, retain)),
+    );
+  const acks = fc.tuple(client, fc.integer({ min: 1, max: 5 })).map(([i, k]) =>
+      cmd(`ack(#${i}, ${k})`, true, i, (w, c) => {
+        for (const a of c.toAck.splice(0, k)) w.sim.send(c.name, ack(a.type, a.id));
+      }),
+    );
+  const confirm = fc.integer({ min: 1, max: 4 }).map((k) =>
+      cmd(`confirm(${k})`, undefined, 0, (w) => {
+        for (let j = 0; j < k; j++) w.sim.confirm();
+      }),
+    );
+  const crash = fc.constant(
+      cmd("crash()", undefined, 0, (w) => {
+        w.sim.crash();
+        for (const c of w.clients) {
+          c.toAck = [];
+          // A CONNECT whose CONNACK never arrived did not take effect (its writes were not durable).
+          c.pendingConnack = undefined;
+          if (c.connClean && c.hasSession === false) c.subs.clear();
+        }
+      }),
+    );
+  const advance = fc.constantFrom(1_000, 16_000).map((ms) =>
+      cmd(`advance(${ms})`, undefined, 0, (w) => {
+        w.sim.advance(ms);
+        for (const c of w.clients) if (!w.isOpen(c)) (w.lost(c), (c.toAck = []));
+      }),
+    );
+  // Weighted by repetition: mostly traffic, sometimes failures.
+  return [connect, connect, connect, subscribe, subscribe, subscribe, publish, publish, publish, publish, publish, publish, acks, acks, acks, confirm, confirm, confirm, confirm, disconnect, disconnect, unsubscribe, crash, advance];
+}
+
+const configs = fc.record({
+  maxInflight: fc.constantFrom(1, 2, 20),
+  maxQueuedMessages: fc.constantFrom(3, 1000),
+  overflowPolicy: fc.constantFrom("drop-new" as const, "drop-oldest" as const),
+  queueQos0: fc.boolean(),
+  queueWindow: fc.constantFrom(2, 4, 1000),
+});
+
+describe("MQTT 3.1.1", () => {
+  it("model: sessions, queues, acks, crashes and time in any order keep every invariant", () => {
+    const stats = { publishes: 0, runs: 0, commands: 0, owned: 0, expected: 0, crashes: 0, delivered: 0 };
+    fc.assert(
+      fc.property(
+        configs,
+        fc.integer({ min: 3, max: 5 }).chain((n) => fc.tuple(fc.constant(n), fc.commands(commands(n), { maxCommands: 100, size: "max" }))),
+        fc.boolean(),
+        (config, [n, cmds], autoStore) => {
+          const w = new World(config, n, autoStore);
+          fc.modelRun(() => ({ model: {}, real: w }), cmds);
+          w.finish();
+          stats.runs++;
+          stats.publishes += w.msgs.size;
+          stats.commands += [...cmds].length;
+          stats.crashes += w.sim.crashes;
+          for (const r of w.msgs.values()) if (r.owned) (stats.owned++, (stats.expected += r.expectedBy.size));
+          for (const c of w.clients) stats.delivered += c.everReceived.size;
+        },
+      ),
+      { numRuns: 150 },
+    );
+    // The runs must exercise what they claim to.
+    expect(stats.expected).toBeGreaterThan(50);
+    expect(stats.crashes).toBeGreaterThan(20);
+  });
+});
