@@ -1,0 +1,182 @@
+// Property tests for the pieces on their own: packet id allocation / in-flight window, the
+// session queue (limits, memory window, paging), and the deadline heap.
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import type { StoredMessage, StoredQueueEntry } from "@harbormq/core";
+import { DeadlineHeap, type Timer } from "../src/deadlines.js";
+import { InflightWindow, MAX_PACKET_ID, PacketIds } from "../src/inflight.js";
+import { keepAliveDeadline } from "../src/keepalive.js";
+import { SessionQueue, utf8Length, type QueueEntry } from "../src/queue.js";
+
+const msg = (id: number, payload = "x"): StoredMessage => ({
+  id,
+  topic: "t",
+  payload: new TextEncoder().encode(payload),
+  qos: 1,
+  retain: false,
+  properties: {},
+  receivedAt: 0,
+});
+
+const entry = (seq: number, persisted = true): QueueEntry => ({
+  seq,
+  message: msg(seq),
+  qos: 1,
+  retain: false,
+  state: "queued",
+  packetId: undefined,
+  subscriptionIds: [],
+  bytes: 2,
+  persisted,
+});
+
+describe("MQTT 3.1.1", () => {
+  describe("packet ids (inflight.ts)", () => {
+    it("[MQTT-2.3.1-4] never hands out an id in use, in 1..65535, under any allocate/release order", () => {
+      fc.assert(
+        fc.property(fc.array(fc.oneof(fc.constant("alloc" as const), fc.nat(200)), { maxLength: 400 }), (ops) => {
+          const ids = new PacketIds<number>();
+          const live = new Set<number>();
+          for (const op of ops) {
+            if (op === "alloc") {
+              const id = ids.allocate(0)!;
+              expect(id).toBeGreaterThanOrEqual(1);
+              expect(id).toBeLessThanOrEqual(MAX_PACKET_ID);
+              expect(live.has(id)).toBe(false);
+              live.add(id);
+            } else {
+              const victim = [...live][op % Math.max(1, live.size)];
+              if (victim !== undefined) {
+                expect(ids.release(victim)).toBe(true);
+                live.delete(victim);
+              }
+            }
+            expect(ids.size).toBe(live.size);
+          }
+        }),
+        { numRuns: 200 },
+      );
+    });
+
+    it("wraps around 65535 and skips ids still in use; refuses when all are taken", () => {
+      const ids = new PacketIds<number>();
+      for (let i = 1; i <= MAX_PACKET_ID; i++) expect(ids.allocate(i)).toBe(i);
+      expect(ids.allocate(0)).toBeUndefined();
+      ids.release(7);
+      ids.release(3);
+      expect(ids.allocate(0)).toBe(3);
+      expect(ids.allocate(0)).toBe(7);
+      const w = new InflightWindow<number>(2);
+      w.ids.claim(9, 0);
+      expect(w.hasRoom).toBe(true);
+      w.ids.allocate(0);
+      expect(w.hasRoom).toBe(false);
+    });
+  });
+
+  describe("session queue (queue.ts)", () => {
+    it("counts every entry, keeps at most `window` in memory, pages the rest in seq order", () => {
+      fc.assert(
+        fc.property(
+          fc.integer({ min: 1, max: 8 }),
+          fc.array(fc.oneof(fc.constant("push" as const), fc.constant("take" as const), fc.constant("load" as const)), { maxLength: 200 }),
+          (window, ops) => {
+            const q = new SessionQueue(window);
+            const store: number[] = []; // seqs of every entry the "store" holds, in order
+            const delivered: number[] = [];
+            for (const op of ops) {
+              if (op === "push") {
+                const e = entry(q.nextSeq());
+                store.push(e.seq);
+                const inMem = q.push(e);
+                expect(inMem).toBe(q.mem.includes(e));
+              } else if (op === "take") {
+                const e = q.takeOldestQueued();
+                if (e !== undefined) {
+                  delivered.push(e.seq);
+                  store.splice(store.indexOf(e.seq), 1);
+                }
+              } else if (q.needsLoad()) {
+                q.loading = 1;
+                const page: StoredQueueEntry[] = store
+                  .filter((s) => s > q.memTailSeq)
+                  .slice(0, q.pageSize())
+                  .map((s) => ({ seq: s, message: msg(s), qos: 1, retain: false, state: "queued", packetId: undefined, subscriptionIds: [] }));
+                q.merge(page);
+              }
+              expect(q.mem.length).toBeLessThanOrEqual(window);
+              expect(q.count).toBe(store.length);
+              // memory is a prefix of the store, in order
+              expect(q.mem.map((e) => e.seq)).toEqual(store.slice(0, q.mem.length));
+            }
+            // everything taken came out in seq order
+            expect(delivered).toEqual([...delivered].sort((a, b) => a - b));
+          },
+        ),
+        { numRuns: 300 },
+      );
+    });
+
+    it("drop-oldest never takes an entry in flight; isFull applies both limits", () => {
+      const q = new SessionQueue(Infinity);
+      const a = entry(q.nextSeq());
+      const b = entry(q.nextSeq());
+      q.push(a);
+      q.push(b);
+      a.state = "sent";
+      expect(q.takeOldestQueued()).toBe(b);
+      expect(q.takeOldestQueued()).toBeUndefined();
+      expect(q.isFull(1, Infinity, 1)).toBe(true);
+      expect(q.isFull(10, 2, 1)).toBe(true);
+      expect(q.isFull(10, 4, 2)).toBe(false);
+    });
+
+    it("an empty page when counters say more resets the counters to memory", () => {
+      const q = new SessionQueue(2);
+      for (let i = 0; i < 4; i++) q.push(entry(q.nextSeq()));
+      q.takeOldestQueued();
+      q.takeOldestQueued();
+      expect(q.needsLoad()).toBe(true);
+      q.merge([]);
+      expect(q.count).toBe(0);
+      expect(q.bytes).toBe(0);
+    });
+
+    it("dropVolatile removes only memory-only entries", () => {
+      const q = new SessionQueue(Infinity);
+      q.push(entry(q.nextSeq(), true));
+      q.push(entry(q.nextSeq(), false));
+      expect(q.dropVolatile().map((e) => e.seq)).toEqual([2]);
+      expect(q.count).toBe(1);
+    });
+
+    it("utf8Length agrees with TextEncoder", () => {
+      fc.assert(
+        fc.property(fc.string({ unit: "grapheme" }), (s) => {
+          expect(utf8Length(s)).toBe(new TextEncoder().encode(s).length);
+        }),
+        { numRuns: 300 },
+      );
+    });
+  });
+
+  describe("deadlines (deadlines.ts, keepalive.ts)", () => {
+    it("pops timers in time order", () => {
+      fc.assert(
+        fc.property(fc.array(fc.nat(1_000_000), { maxLength: 300 }), (times) => {
+          const h = new DeadlineHeap();
+          for (const at of times) h.push({ at, kind: "keep-alive", conn: 1, clientId: "", gen: 0 } satisfies Timer);
+          const out: number[] = [];
+          for (let t = h.pop(); t !== undefined; t = h.pop()) out.push(t.at);
+          expect(out).toEqual([...times].sort((a, b) => a - b));
+        }),
+        { numRuns: 200 },
+      );
+    });
+
+    it("[MQTT-3.1.2-24] keep alive deadline is 1.5 x keep alive after the last packet; none for 0", () => {
+      expect(keepAliveDeadline(1_000, 10, 1.5)).toBe(16_000);
+      expect(keepAliveDeadline(1_000, 0, 1.5)).toBeUndefined();
+    });
+  });
+});
