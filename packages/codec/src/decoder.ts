@@ -63,11 +63,12 @@ export class Decoder {
   push(chunk: Uint8Array): void {
     if (this.error !== undefined || chunk.length === 0) return;
     if (this.head === this.chunks.length) {
-      this.chunks.length = 0;
+      // everything consumed: reuse slot 0 (the common case of one chunk per read)
       this.head = 0;
       this.offset = 0;
-    }
-    this.chunks.push(chunk);
+      this.chunks[0] = chunk;
+      if (this.chunks.length !== 1) this.chunks.length = 1;
+    } else this.chunks.push(chunk);
     this.total += chunk.length;
   }
 

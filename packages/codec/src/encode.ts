@@ -98,14 +98,46 @@ export function encodedLength(packet: Packet, version: ProtocolVersion): number 
   return 1 + varintSize(rl) + rl;
 }
 
+const EMPTY = new Uint8Array(0);
+/** One Writer reused by every encode (encoding is synchronous); it drops the target afterwards. */
+const writer = new Writer(EMPTY, 0);
+
 function write(packet: Packet, version: ProtocolVersion, rl: number, target: Uint8Array, offset: number): number {
   const total = 1 + varintSize(rl) + rl;
-  const w = new Writer(target, offset);
-  w.u8(packet.type === "publish" ? 0x30 | publishFlags(packet) : fixedByte(packet.type));
-  w.varint(rl);
-  writeBody(w, packet, version);
-  if (w.pos - offset !== total) throw new Error(`internal: ${packet.type} sized ${total} bytes but wrote ${w.pos - offset}`);
+  const w = writer;
+  w.buf = target;
+  w.pos = offset;
+  try {
+    w.u8(packet.type === "publish" ? 0x30 | publishFlags(packet) : fixedByte(packet.type));
+    w.varint(rl);
+    writeBody(w, packet, version);
+    if (w.pos - offset !== total) throw new Error(`internal: ${packet.type} sized ${total} bytes but wrote ${w.pos - offset}`);
+  } finally {
+    w.buf = EMPTY;
+  }
   return total;
+}
+
+/**
+ * Small packets are carved out of a shared slab, like Node's Buffer.allocUnsafe pool: allocating
+ * a fresh ArrayBuffer per packet costs more than encoding it. Views never overlap; a slab is
+ * replaced, never reused, once full. (So do not transfer or detach the `.buffer` of a result.)
+ */
+const SLAB_SIZE = 64 * 1024;
+const POOLED_MAX = 4 * 1024;
+let slab = new Uint8Array(SLAB_SIZE);
+let slabOffset = 0;
+
+function allocate(n: number): Uint8Array {
+  if (n > POOLED_MAX) return new Uint8Array(n);
+  if (slabOffset + n > SLAB_SIZE) {
+    slab = new Uint8Array(SLAB_SIZE);
+    slabOffset = 0;
+  }
+  const out = slab.subarray(slabOffset, slabOffset + n);
+  // keep views 8-byte aligned, as Buffer's pool does
+  slabOffset = (slabOffset + n + 7) & ~7;
+  return out;
 }
 
 /** Writes `packet` at `target[offset]`; returns the bytes written. Throws RangeError if it does not fit. */
@@ -118,10 +150,13 @@ export function encodeInto(packet: Packet, version: ProtocolVersion, target: Uin
   return write(packet, version, rl, target, offset);
 }
 
-/** `packet` as a fresh Uint8Array of exactly its size. */
+/**
+ * `packet` as a new Uint8Array of exactly its size. Small results are views into a shared slab
+ * (see `allocate`); use encodeInto to write into a buffer you own.
+ */
 export function encode(packet: Packet, version: ProtocolVersion): Uint8Array {
   const rl = sized(packet, version);
-  const out = new Uint8Array(1 + varintSize(rl) + rl);
+  const out = allocate(1 + varintSize(rl) + rl);
   write(packet, version, rl, out, 0);
   return out;
 }

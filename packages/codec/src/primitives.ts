@@ -64,6 +64,44 @@ export function utf8Problem(s: string): string | undefined {
 
 const fromCharCode = String.fromCharCode;
 
+/** The platform TextDecoder when there is one (every supported runtime has it; not in the ES lib types). */
+const textDecoder: { decode(b: Uint8Array): string } | undefined = (() => {
+  const TD = (globalThis as { TextDecoder?: new (label: string) => { decode(b: Uint8Array): string } }).TextDecoder;
+  return TD === undefined ? undefined : new TD("utf-8");
+})();
+
+/** Bytes [start, end) known to be ASCII without U+0000, as a string. */
+export function asciiString(b: Uint8Array, start: number, end: number): string {
+  const n = end - start;
+  if (n <= 12) {
+    let s = "";
+    for (let j = start; j < end; j++) s += fromCharCode(b[j]!);
+    return s;
+  }
+  return textDecoder !== undefined ? textDecoder.decode(b.subarray(start, end)) : codeUnitsToString(b, start, end);
+}
+
+/**
+ * A small direct-mapped cache of ASCII topic strings, one per Decoder: a broker sees the same
+ * topics again and again, and comparing bytes with a cached string is cheaper than building one.
+ */
+export class TopicCache {
+  private readonly strings: string[] = new Array<string>(128).fill("");
+
+  /** The cached string equal to ASCII bytes [start, end) with the given hash, or undefined. */
+  get(b: Uint8Array, start: number, end: number, hash: number): string | undefined {
+    const s = this.strings[hash & 127]!;
+    const n = end - start;
+    if (s.length !== n || n === 0) return undefined;
+    for (let i = 0; i < n; i++) if (s.charCodeAt(i) !== b[start + i]) return undefined;
+    return s;
+  }
+
+  set(s: string, hash: number): void {
+    if (s.length <= 512) this.strings[hash & 127] = s;
+  }
+}
+
 /**
  * Decodes bytes [start, end) as an MQTT UTF-8 string, or returns undefined when they are not
  * well-formed UTF-8 (overlong forms, surrogates, > U+10FFFF, truncation) or when `allowNull` is
@@ -77,15 +115,7 @@ export function decodeUtf8(b: Uint8Array, start: number, end: number, allowNull 
     if (c >= 0x80 || c === 0) break;
     i++;
   }
-  if (i === end) {
-    const n = end - start;
-    if (n <= 24) {
-      let s = "";
-      for (let j = start; j < end; j++) s += fromCharCode(b[j]!);
-      return s;
-    }
-    return codeUnitsToString(b, start, end);
-  }
+  if (i === end) return asciiString(b, start, end);
   const units = new Uint16Array(end - start);
   let u = 0;
   for (let j = start; j < i; j++) units[u++] = b[j]!;
@@ -182,6 +212,8 @@ export class Reader {
   buf: Uint8Array;
   pos: number;
   end: number;
+  /** Topic strings seen recently on this stream (PUBLISH topics). */
+  readonly topics = new TopicCache();
   constructor(buf: Uint8Array, pos: number, end: number) {
     this.buf = buf;
     this.pos = pos;

@@ -1,7 +1,7 @@
 // PUBLISH (3.1.1 section 3.3, 5.0 section 3.3): the hot path, kept lean. The payload is a view
 // into the packet's bytes (no copy); the topic is validated in one pass while it is sized.
 import type { Properties, ProtocolVersion, PublishPacket, QoS } from "./packets.js";
-import { EMPTY_PROPERTIES, PROTOCOL_ERROR, type Reader, type Writer, checkInt, decodeUtf8, fail, utf8Problem, varintSize, writeUtf8Raw } from "./primitives.js";
+import { EMPTY_PROPERTIES, PROTOCOL_ERROR, asciiString, type Reader, type Writer, checkInt, decodeUtf8, fail, utf8Problem, varintSize, writeUtf8Raw } from "./primitives.js";
 import { isUtf8Payload, propertiesSize, readProperties, writeProperties } from "./properties.js";
 
 const PAYLOAD_FORMAT_INVALID = 0x99;
@@ -28,13 +28,27 @@ export function parsePublish(r: Reader, flags: number, version: ProtocolVersion)
   const start = r.pos;
   const end = start + len;
   if (end > r.end) fail("truncated topic name");
+  // One pass: wildcards, ASCII-ness and a hash for the topic cache.
+  let ascii = true;
+  let hash = 0;
   for (let i = start; i < end; i++) {
     const c = buf[i]!;
     // [MQTT-3.3.2-2] (3.1.1 [MQTT-4.7.1-1], 5.0 [MQTT-4.7.0-1]) no wildcards in a topic name
     if (c === 0x2b || c === 0x23) fail("PUBLISH topic name contains a wildcard");
+    if (c === 0 || c >= 0x80) ascii = false;
+    hash = (Math.imul(hash, 31) + c) | 0;
   }
-  const topic = decodeUtf8(buf, start, end);
-  if (topic === undefined) fail("PUBLISH topic name is not valid MQTT UTF-8 (ill-formed, surrogate or U+0000)");
+  let topic: string | undefined;
+  if (ascii) {
+    topic = r.topics.get(buf, start, end, hash);
+    if (topic === undefined) {
+      topic = asciiString(buf, start, end);
+      r.topics.set(topic, hash);
+    }
+  } else {
+    topic = decodeUtf8(buf, start, end);
+    if (topic === undefined) fail("PUBLISH topic name is not valid MQTT UTF-8 (ill-formed, surrogate or U+0000)");
+  }
   r.pos = end;
   let packetId: number | undefined;
   if (qos > 0) {
@@ -104,6 +118,10 @@ function checkPublish(p: PublishPacket): void {
   if (!(p.payload instanceof Uint8Array)) throw new TypeError("PUBLISH payload must be a Uint8Array");
 }
 
+/** Sizes computed by publishLength for the packet about to be written (encode is synchronous). */
+let sizedPacket: PublishPacket | undefined;
+let sizedPropertiesLength = 0;
+
 export function publishLength(p: PublishPacket, version: ProtocolVersion): number {
   checkPublish(p);
   const v = layout[version];
@@ -112,6 +130,8 @@ export function publishLength(p: PublishPacket, version: ProtocolVersion): numbe
   if (v.properties) {
     const ps = propertiesSize(p.properties, "publish");
     n += varintSize(ps) + ps;
+    sizedPacket = p;
+    sizedPropertiesLength = ps;
   }
   return n;
 }
@@ -129,6 +149,10 @@ export function writePublish(w: Writer, p: PublishPacket, version: ProtocolVersi
   buf[lenPos + 1] = tl & 0xff;
   w.pos = end;
   if (p.qos !== 0) w.u16(p.packetId!);
-  if (layout[version].properties) writeProperties(w, p.properties, propertiesSize(p.properties, "publish"));
+  if (layout[version].properties) {
+    const ps = sizedPacket === p ? sizedPropertiesLength : propertiesSize(p.properties, "publish");
+    sizedPacket = undefined;
+    writeProperties(w, p.properties, ps);
+  }
   w.bytes(p.payload);
 }

@@ -94,6 +94,26 @@ describe("MQTT 3.1.1", () => {
     expect(p2.payload).toEqual(hex("aabbccdd"));
   });
 
+  it("the topic cache never confuses topics of the same length and hash", () => {
+    // "Aa" and "BB" have the same 31-based hash; "Ab" shares their length
+    const topics = ["Aa", "BB", "Aa", "Ab", "BB", "a/b", "a/c", "\u00e9", "a/b"];
+    const d = new Decoder({ version: 4 });
+    for (const t of topics) d.push(encode(pub({ topic: t }), 4));
+    for (const t of topics) expect((d.next() as PublishPacket).topic).toBe(t);
+  });
+
+  it("encode results never share bytes: thousands of results stay intact", () => {
+    const all = Array.from({ length: 5000 }, (_, i) => pub({ topic: `t/${i}`, payload: Uint8Array.of(i & 0xff, i >> 8) }));
+    const encoded = all.map((p) => encode(p, 4));
+    encoded.forEach((bytes, i) => {
+      const d = new Decoder({ version: 4 });
+      d.push(bytes);
+      expect(d.next()).toEqual(all[i]);
+    });
+    const big = encode(pub({ payload: new Uint8Array(100_000).fill(3) }), 4);
+    expect(big.length).toBe(1 + 3 + 5 + 100_000);
+  });
+
   it("the encoder refuses lone surrogates and U+0000 in topics and strings over 65535 bytes", () => {
     expect(() => encode(pub({ topic: "a\uD800" }), 4)).toThrow(TypeError);
     expect(() => encode(pub({ topic: "a\u0000" }), 4)).toThrow(TypeError);
