@@ -56,13 +56,6 @@ type PendingOp =
   | { readonly kind: "authorize-subscribe"; readonly conn: Connection; readonly packet: SubscribePacket }
   | { readonly kind: "load"; readonly session: Session };
 
-/** Per-session routing result for one message: the highest granted QoS and the subscription ids. */
-interface Target {
-  qos: QoS;
-  retainAsPublished: boolean;
-  subscriptionIds: number[];
-}
-
 const NO_IDS: readonly number[] = Object.freeze([]);
 
 /**
@@ -102,7 +95,8 @@ export class Broker {
   private writes: StoreWrite[] = [];
   private acks: Ack[] = [];
   private inputOp = 0;
-  private readonly targets = new Map<Session, Target>();
+  private readonly targets: Session[] = [];
+  private routeMark = 0;
 
   private readonly totals = {
     messagesIn: 0,
@@ -239,8 +233,7 @@ export class Broker {
       const q = s.queue;
       for (const stored of r.queueHead) {
         const e = entryFromStored(stored);
-        q.mem.push(e);
-        q.memTailSeq = e.seq;
+        q.restore(e);
         if (e.state !== "queued" && e.packetId !== undefined) s.inflight.ids.claim(e.packetId, e);
         if (e.message.id > maxId) maxId = e.message.id;
       }
@@ -957,36 +950,34 @@ export class Broker {
    *  session at the highest granted QoS ([MQTT-3.3.5-1]). */
   private route(msg: StoredMessage, publisher: string | undefined): void {
     const targets = this.targets;
+    const mark = ++this.routeMark;
     this.tree.match(msg.topic, (session, sub) => {
       if (sub.noLocal && session.clientId === publisher) return;
-      const t = targets.get(session);
-      if (t === undefined) {
-        targets.set(session, {
-          qos: sub.qos,
-          retainAsPublished: sub.retainAsPublished,
-          subscriptionIds: sub.subscriptionId !== undefined ? [sub.subscriptionId] : [],
-        });
+      if (session.routeMark !== mark) {
+        session.routeMark = mark;
+        session.routeQos = sub.qos;
+        session.routeRetainAsPublished = sub.retainAsPublished;
+        session.routeIds = sub.subscriptionId !== undefined ? [sub.subscriptionId] : undefined;
+        targets.push(session);
       } else {
-        if (sub.qos > t.qos) t.qos = sub.qos;
-        if (sub.retainAsPublished) t.retainAsPublished = true;
-        if (sub.subscriptionId !== undefined) t.subscriptionIds.push(sub.subscriptionId);
+        if (sub.qos > session.routeQos) session.routeQos = sub.qos;
+        if (sub.retainAsPublished) session.routeRetainAsPublished = true;
+        if (sub.subscriptionId !== undefined) (session.routeIds ??= []).push(sub.subscriptionId);
       }
     });
-    if (targets.size === 0) return;
+    const n = targets.length;
+    if (n === 0) return;
     let messagePut = false;
-    for (const [session, t] of targets) {
+    for (let i = 0; i < n; i++) {
+      const session = targets[i]!;
       // [MQTT-3.8.4-6] min(publish QoS, granted QoS); [MQTT-3.3.1-9] RETAIN=0 to existing subscriptions.
-      const qos = Math.min(msg.qos, t.qos) as QoS;
-      const retain = t.retainAsPublished && msg.retain;
-      const ids = t.subscriptionIds.length === 0 ? NO_IDS : t.subscriptionIds;
-      messagePut = this.enqueueRouted(session, msg, qos, retain, ids, messagePut);
+      const qos = (msg.qos < session.routeQos ? msg.qos : session.routeQos) as QoS;
+      const retain = session.routeRetainAsPublished && msg.retain;
+      const ids = session.routeIds ?? NO_IDS;
+      session.routeIds = undefined;
+      messagePut = this.enqueueEntry(session, msg, qos, retain, ids, messagePut);
     }
-    targets.clear();
-  }
-
-  /** Enqueue for routing: writes `message-put` once per message (the first persisted entry). */
-  private enqueueRouted(s: Session, msg: StoredMessage, qos: QoS, retain: boolean, ids: readonly number[], messagePut: boolean): boolean {
-    return this.enqueueEntry(s, msg, qos, retain, ids, messagePut);
+    targets.length = 0;
   }
 
   /** Enqueue a retained message sent on subscribe: a persisted copy gets its own message id. */
@@ -1086,17 +1077,14 @@ export class Broker {
         continue;
       }
       if (e.qos === 0) {
-        mem.splice(i, 1);
-        q.count--;
-        q.bytes -= e.bytes;
+        q.removeAt(i);
         if (e.persisted) this.write({ op: "queue-delete", clientId: s.clientId, seq: e.seq });
         this.sendPublish(conn, e, false);
         continue;
       }
       if (!s.inflight.hasRoom) break;
       const id = s.inflight.ids.allocate(e)!;
-      e.state = "sent";
-      e.packetId = id;
+      q.markSent(e, id);
       if (e.persisted) this.write({ op: "queue-update", clientId: s.clientId, seq: e.seq, state: "sent", packetId: id });
       this.sendPublish(conn, e, false);
       i++;

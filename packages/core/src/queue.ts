@@ -66,6 +66,9 @@ export class SessionQueue {
   memTailSeq = 0;
   /** Outstanding `load` op, if any. */
   loading: number | undefined = undefined;
+  /** Entries in memory in state "queued". In-flight entries always precede queued ones (sends go
+   *  out in seq order), so the first queued entry is at mem.length - waiting. */
+  waiting = 0;
 
   constructor(
     /** Entries kept in memory; Infinity for queues that are not backed by a store. */
@@ -95,6 +98,13 @@ export class SessionQueue {
     return this.storeOnly === 0 && this.mem.length < this.window;
   }
 
+  /** Adds an entry restored from the store (queue head), in seq order. */
+  restore(e: QueueEntry): void {
+    this.mem.push(e);
+    this.memTailSeq = e.seq;
+    if (e.state === "queued") this.waiting++;
+  }
+
   /** Appends an entry; returns true when it is held in memory, false when it lives only in the store
    *  (only allowed for persisted entries). */
   push(e: QueueEntry): boolean {
@@ -104,6 +114,7 @@ export class SessionQueue {
       // storeOnly was 0 before this push
       this.mem.push(e);
       this.memTailSeq = e.seq;
+      if (e.state === "queued") this.waiting++;
       return true;
     }
     return false;
@@ -111,38 +122,41 @@ export class SessionQueue {
 
   /** Index of the first entry in memory that is not in flight, or -1. */
   firstQueued(): number {
+    if (this.waiting === 0) return -1;
     const mem = this.mem;
-    for (let i = 0; i < mem.length; i++) if (mem[i]!.state === "queued") return i;
+    const guess = mem.length - this.waiting;
+    if (mem[guess]?.state === "queued" && (guess === 0 || mem[guess - 1]!.state !== "queued")) return guess;
+    for (let i = 0; i < mem.length; i++) if (mem[i]!.state === "queued") return i; // not expected
     return -1;
   }
 
-  /** Number of queued (not in flight) entries in memory. */
-  queuedInMemory(): number {
-    const i = this.firstQueued();
-    if (i < 0) return 0;
-    let n = 0;
-    for (let j = i; j < this.mem.length; j++) if (this.mem[j]!.state === "queued") n++;
-    return n;
+  /** A queued entry goes in flight. */
+  markSent(e: QueueEntry, packetId: number): void {
+    if (e.state === "queued") this.waiting--;
+    e.state = "sent";
+    e.packetId = packetId;
+  }
+
+  /** Removes the entry at index `i` of memory. */
+  removeAt(i: number): QueueEntry {
+    const e = this.mem[i]!;
+    this.mem.splice(i, 1);
+    this.count--;
+    this.bytes -= e.bytes;
+    if (e.state === "queued") this.waiting--;
+    return e;
   }
 
   /** Removes an entry held in memory. */
   remove(e: QueueEntry): void {
     const i = this.mem.indexOf(e);
-    if (i < 0) return;
-    this.mem.splice(i, 1);
-    this.count--;
-    this.bytes -= e.bytes;
+    if (i >= 0) this.removeAt(i);
   }
 
   /** Removes and returns the oldest entry that is not in flight (drop-oldest), if it is in memory. */
   takeOldestQueued(): QueueEntry | undefined {
     const i = this.firstQueued();
-    if (i < 0) return undefined;
-    const e = this.mem[i]!;
-    this.mem.splice(i, 1);
-    this.count--;
-    this.bytes -= e.bytes;
-    return e;
+    return i < 0 ? undefined : this.removeAt(i);
   }
 
   /** True when the memory window ran low while more entries wait in the store. */
@@ -164,6 +178,7 @@ export class SessionQueue {
       if (this.storeOnly === 0) break; // the store gave more than we count: keep our books
       this.mem.push(entryFromStored(s));
       this.memTailSeq = s.seq;
+      if (s.state === "queued") this.waiting++;
       added++;
     }
     if (added === 0 && this.storeOnly > 0) {
@@ -180,12 +195,7 @@ export class SessionQueue {
     const gone: QueueEntry[] = [];
     for (let i = this.mem.length - 1; i >= 0; i--) {
       const e = this.mem[i]!;
-      if (!e.persisted) {
-        this.mem.splice(i, 1);
-        this.count--;
-        this.bytes -= e.bytes;
-        gone.push(e);
-      }
+      if (!e.persisted) gone.push(this.removeAt(i));
     }
     return gone;
   }

@@ -19,6 +19,12 @@ export class Session {
   /** Bumped on every attach / detach: a session-expiry timer armed under another generation is stale. */
   gen = 0;
 
+  // Routing scratch (broker.route): one message at a time, no allocation per matched session.
+  routeMark = 0;
+  routeQos: 0 | 1 | 2 = 0;
+  routeRetainAsPublished = false;
+  routeIds: number[] | undefined = undefined;
+
   constructor(
     readonly clientId: string,
     public persistent: boolean,

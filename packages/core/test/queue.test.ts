@@ -123,7 +123,7 @@ describe("MQTT 3.1.1", () => {
       const b = entry(q.nextSeq());
       q.push(a);
       q.push(b);
-      a.state = "sent";
+      q.markSent(a, 1);
       expect(q.takeOldestQueued()).toBe(b);
       expect(q.takeOldestQueued()).toBeUndefined();
       expect(q.isFull(1, Infinity, 1)).toBe(true);
