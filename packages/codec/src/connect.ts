@@ -3,6 +3,7 @@
 import type { ConnectPacket, Properties, ProtocolVersion, QoS, Will } from "./packets.js";
 import {
   EMPTY_PROPERTIES,
+  PROTOCOL_ERROR,
   type Reader,
   type Writer,
   binarySize,
@@ -74,6 +75,10 @@ export function parseConnect(r: Reader): ConnectPacket {
   if (hasPassword && !hasUsername && v.passwordNeedsUsername) fail("password flag without user name flag");
   const keepAlive = r.u16("keep alive");
   const properties: Properties = v.properties ? readProperties(r, "connect") : EMPTY_PROPERTIES;
+  // 5.0 section 3.1.2.11.10: Authentication Data without an Authentication Method is a protocol error
+  if (properties.authenticationData !== undefined && properties.authenticationMethod === undefined) {
+    fail("CONNECT carries authentication data without an authentication method", PROTOCOL_ERROR);
+  }
   // [MQTT-3.1.3-1] payload order: client id, (will properties,) will topic, will payload, user name, password
   const clientId = r.utf8("client identifier"); // [MQTT-3.1.3-3] [MQTT-3.1.3-4]
   let will: Will | undefined;
@@ -117,6 +122,9 @@ function check(p: ConnectPacket, version: ProtocolVersion): ConnectLayout {
   checkInt(p.keepAlive, 0, 0xffff, "keepAlive");
   if (p.password !== undefined && p.username === undefined && v.passwordNeedsUsername) {
     throw new TypeError("MQTT 3.x CONNECT cannot carry a password without a user name"); // [MQTT-3.1.2-22]
+  }
+  if (p.properties.authenticationData !== undefined && p.properties.authenticationMethod === undefined && v.properties) {
+    throw new TypeError("CONNECT authenticationData requires an authenticationMethod");
   }
   if (p.will !== undefined) {
     checkInt(p.will.qos, 0, 2, "will qos");

@@ -197,6 +197,13 @@ function withPayload(props: Properties, bytes: Uint8Array, text: string): Uint8A
   return props.payloadFormatIndicator === 1 ? new TextEncoder().encode(text) : bytes;
 }
 
+/** 5.0 section 3.1.2.11.10: CONNECT authentication data only together with a method. */
+function withoutOrphanAuthData(p: Properties): Properties {
+  if (p.authenticationData === undefined || p.authenticationMethod !== undefined) return p;
+  const { authenticationData: _dropped, ...rest } = p;
+  return rest;
+}
+
 const protocolNames: Record<ProtocolVersion, string> = { 3: "MQIsdp", 4: "MQTT", 5: "MQTT" };
 
 export function arbWill(version: ProtocolVersion): fc.Arbitrary<Will> {
@@ -240,7 +247,7 @@ export function arbConnect(version: ProtocolVersion): fc.Arbitrary<ConnectPacket
       username: r.username,
       // [MQTT-3.1.2-22] 3.x: no password without a user name
       password: version !== 5 && r.username === undefined ? undefined : r.password,
-      properties: r.properties,
+      properties: withoutOrphanAuthData(r.properties),
     }));
 }
 

@@ -53,6 +53,15 @@ describe("MQTT 5.0", () => {
     expect(() => encode({ type: "connack", sessionPresent: false, reasonCode: 0, properties: { maximumQoS: 2 } }, 5)).toThrow(RangeError);
   });
 
+  it("CONNECT authentication data without an authentication method is a protocol error (section 3.1.2.11.10)", () => {
+    expectError(frame(0x10, str("MQTT"), "05 02 003c", props("16 0001 ff"), str("c")), undefined, PROTOCOL_ERROR);
+    expect(expectPacket(frame(0x10, str("MQTT"), "05 02 003c", props("15 0001 6d 16 0001 ff"), str("c")))).toMatchObject({
+      properties: { authenticationMethod: "m", authenticationData: Uint8Array.of(0xff) },
+    });
+    const connect = { type: "connect", protocolName: "MQTT", protocolVersion: 5, clean: true, keepAlive: 0, clientId: "", will: undefined, username: undefined, password: undefined } as const;
+    expect(() => encode({ ...connect, properties: { authenticationData: Uint8Array.of(1) } }, 5)).toThrow(TypeError);
+  });
+
   it("a truncated property value is malformed", () => {
     expectError(disconnectWith("11 0000"), 5, MALFORMED);
     expectError(disconnectWith("1f 0005 6162"), 5, MALFORMED);
