@@ -90,18 +90,28 @@ async function run(kind, n) {
     const left = await store.restore(1);
     if (left.sessions[0].queueCount !== 0) throw new Error("queue not empty after drain");
     await store.close();
-    return { kind, n, enqueue: n / enqueueS, drain: n / drainS, restoreS, rssMB: mb(rss1 - rss0), dbMB: mb(dbBytes) };
+    return { kind, n, enqueue: n / enqueueS, drain: n / drainS, restoreS, rssMB: mb(rss1 - rss0), peakMB: mb(process.resourceUsage().maxRSS * 1024), dbMB: mb(dbBytes) };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
 }
 
+// Each measurement runs in its own process, so RSS figures do not carry over between stores.
+const one = flag("one");
+if (one !== undefined) {
+  const [kind, n] = one.split(":");
+  console.log(JSON.stringify(await run(kind, Number(n))));
+  process.exit(0);
+}
+
 console.log(`Store queue benchmark: ${os.cpus()[0]?.model ?? "cpu"} x${os.cpus().length}, Node ${process.version}, payload 64 B, ${group} applies per turn, load pages of ${page}`);
-console.log("| store | messages | enqueue msg/s | drain msg/s | restore (s) | RSS growth (MB) | db+wal (MB) |");
-console.log("|---|---:|---:|---:|---:|---:|---:|");
+console.log("| store | messages | enqueue msg/s | drain msg/s | restore (s) | RSS after enqueue (MB, growth) | peak RSS (MB) | db+wal (MB) |");
+console.log("|---|---:|---:|---:|---:|---:|---:|---:|");
 for (const n of sizes) {
   for (const kind of stores) {
-    const r = await run(kind, n);
-    console.log(`| ${r.kind} | ${n.toLocaleString("en")} | ${Math.round(r.enqueue).toLocaleString("en")} | ${Math.round(r.drain).toLocaleString("en")} | ${r.restoreS.toFixed(2)} | ${r.rssMB} | ${r.dbMB} |`);
+    const child = spawnSync(process.execPath, ["--expose-gc", fileURLToPath(import.meta.url), `--one=${kind}:${n}`, `--group=${group}`], { encoding: "utf8", maxBuffer: 1 << 20 });
+    if (child.status !== 0) throw new Error(`${kind} ${n}: ${child.stderr}`);
+    const r = JSON.parse(child.stdout.trim().split("\n").pop());
+    console.log(`| ${r.kind} | ${n.toLocaleString("en")} | ${Math.round(r.enqueue).toLocaleString("en")} | ${Math.round(r.drain).toLocaleString("en")} | ${r.restoreS.toFixed(2)} | ${r.rssMB} | ${r.peakMB} | ${r.dbMB} |`);
   }
 }

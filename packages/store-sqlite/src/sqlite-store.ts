@@ -194,13 +194,14 @@ export class SqliteStore implements Store {
 
   close(): Promise<void> {
     if (this.closed) return Promise.resolve();
+    this.closed = true;
     try {
-      this.flush();
-    } finally {
-      this.closed = true;
+      this.flush(); // a failed COMMIT rejects the pending applies, not close()
       this.db.close(); // releases the exclusive lock
+      return Promise.resolve();
+    } catch (error) {
+      return Promise.reject(error);
     }
-    return Promise.resolve();
   }
 
   // -------------------------------------------------------------------------------------------
