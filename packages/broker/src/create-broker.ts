@@ -110,7 +110,15 @@ export function createBroker(options: BrokerOptions): HarborBroker {
         clock: monotonicNow,
       });
       driver = d;
-      await Promise.all(transports.map((t) => t.listen((duplex) => d.accept(duplex, t.name))));
+      try {
+        await Promise.all(transports.map((t) => t.listen((duplex) => d.accept(duplex, t.name))));
+      } catch (error) {
+        // One transport failed (port in use, ...): stop the others, leave the store usable.
+        await Promise.allSettled(transports.map((t) => t.close()));
+        await d.shutdown(0);
+        state = "new";
+        throw error;
+      }
       state = "listening";
       options.logger?.info?.("listening", { addresses: this.addresses() });
     },

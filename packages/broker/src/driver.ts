@@ -364,6 +364,9 @@ export class Driver {
       conn.pending.length = 0;
       conn.pendingBytes = 0;
       this.requestClose(conn);
+      conn.closeIssued = true;
+      if (conn.duplex.destroy !== undefined) conn.duplex.destroy();
+      else conn.duplex.close();
     }
   }
 
@@ -562,13 +565,15 @@ export class Driver {
       this.flush(conn);
     }
     if (this.conns.size > 0) {
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, timeoutMs);
+      const drained = await new Promise<boolean>((resolve) => {
+        const timer = setTimeout(() => resolve(false), timeoutMs);
         this.connectionsEmptied = () => {
           clearTimeout(timer);
-          resolve();
+          resolve(true);
         };
       });
+      // Peers that did not take their last bytes in time are cut off.
+      if (!drained) for (const conn of [...this.conns.values()]) conn.duplex.destroy?.();
     }
   }
 }

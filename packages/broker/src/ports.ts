@@ -12,6 +12,9 @@ export interface Duplex {
   write(bytes: Uint8Array): boolean;
   /** Flush what was written, then close. Idempotent. */
   close(): void;
+  /** Close at once, dropping unsent bytes (a peer that stopped reading, a shutdown deadline).
+   *  Idempotent; onClose still fires once. Optional: without it the driver can only close(). */
+  destroy?(): void;
   /** Stop / resume delivering `onData` (backpressure from the driver). */
   pause(): void;
   resume(): void;

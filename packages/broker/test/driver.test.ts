@@ -285,6 +285,21 @@ describe("driver with the real core", () => {
     expect(() => transport.connect()).toThrow();
   });
 
+  it("shutdown cuts off a client that does not take its last bytes within shutdownTimeout", async () => {
+    const { broker, transport } = await start({ shutdownTimeout: 100, highWaterMark: 1024 });
+    const stuck = await client(transport, "stuck");
+    stuck.send(subscribe("big/#", 0));
+    await until(() => stuck.count("suback") === 1);
+    stuck.duplex.pause();
+    const pub = await client(transport, "pub");
+    pub.send(publish("big/1", new Uint8Array(64 * 1024), 0));
+    await settle(broker, 10);
+    await broker.close();
+    expect(broker.stats.connectionsOpen).toBe(0);
+    stuck.duplex.resume();
+    await until(() => stuck.closed, "stuck client closed");
+  });
+
   it("answers hooks and reports events", async () => {
     const events: string[] = [];
     const { broker, transport } = await start({

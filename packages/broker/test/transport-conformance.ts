@@ -177,6 +177,22 @@ export function transportConformance(
       expect(client.closes).toBe(1);
     });
 
+    it("destroy ends the stream at once, even when the peer is not reading", async () => {
+      const { server, client } = await pair();
+      expect(server.duplex.destroy).toBeTypeOf("function");
+      client.duplex.pause();
+      server.duplex.write(pattern(1024 * 1024, 5));
+      server.duplex.destroy!();
+      server.duplex.destroy!();
+      await until(() => server.closes === 1, "server closed");
+      // A paused socket notices the end only when it reads again.
+      client.duplex.resume();
+      await until(() => client.closes === 1, "client closed");
+      for (let i = 0; i < 5; i++) await turn();
+      expect(server.closes).toBe(1);
+      expect(client.closes).toBe(1);
+    });
+
     it("pause stops onData until resume, and nothing is lost", async () => {
       const { server, client } = await pair();
       server.duplex.pause();

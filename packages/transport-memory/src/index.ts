@@ -62,6 +62,15 @@ class PipeEnd implements Duplex {
     this.peer.scheduleDelivery();
   }
 
+  destroy(): void {
+    if (this.closed) return;
+    // Both ends end now; bytes not yet delivered are lost, as with a reset socket.
+    this.peer.inbound.length = 0;
+    this.peer.inboundBytes = 0;
+    this.finish();
+    this.peer.finish();
+  }
+
   pause(): void {
     this.paused = true;
   }

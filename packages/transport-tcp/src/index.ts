@@ -68,6 +68,9 @@ export function socketDuplex(socket: net.Socket, options: { closeTimeout?: numbe
       timer.unref();
       socket.once("close", () => clearTimeout(timer));
     },
+    destroy() {
+      socket.destroy();
+    },
     pause() {
       socket.pause();
     },

@@ -75,6 +75,9 @@ export function webSocketDuplex(
       if (ws.isPaused) ws.resume();
       ws.close(1000);
     },
+    destroy() {
+      ws.terminate();
+    },
     pause() {
       if (ws.readyState === WebSocket.OPEN) ws.pause();
     },
