@@ -196,11 +196,6 @@ export function readProperties(r: Reader, ctx: PropertyContext): Properties {
   return props as Properties;
 }
 
-/** Reads properties where the packet may end before them (v5 short forms); absent = `{}`. */
-export function readOptionalProperties(r: Reader, ctx: PropertyContext): Properties {
-  return r.pos < r.end ? readProperties(r, ctx) : EMPTY_PROPERTIES;
-}
-
 /** True when bytes are well-formed UTF-8 (payload format indicator 1); U+0000 is allowed there. */
 export function isUtf8Payload(b: Uint8Array): boolean {
   return decodeUtf8(b, 0, b.length, true) !== undefined;
