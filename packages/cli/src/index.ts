@@ -4,5 +4,5 @@ export { parseFlags, usage } from "./args.js";
 export type { CliFlags, ParsedArgs } from "./args.js";
 export { ConfigFile, decodeConfig, parseConfigText, reportErrors, resolveSettings, defaultPorts, defaultDataDir } from "./config.js";
 export type { ListenerSettings, PersistenceSettings, Settings, LogLevel, LogFormat, Parsed } from "./config.js";
-export { createLogger, formatLine, logEvent, reasonName } from "./log.js";
+export { EventLog, createLogger, displayRemote, formatLine, logEvent, reasonName } from "./log.js";
 export type { Logger, Fields } from "./log.js";

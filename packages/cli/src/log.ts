@@ -104,8 +104,72 @@ export function reasonName(code: number): string {
 
 const versionName = { 3: "3.1", 4: "3.1.1", 5: "5.0" } as const;
 
+/** "[::ffff:10.0.0.1]:5000" (IPv4 on a dual-stack socket) reads better as "10.0.0.1:5000". */
+export function displayRemote(remote: string): string {
+  return remote.replace(/\[::ffff:(\d+\.\d+\.\d+\.\d+)\]/, "$1");
+}
+
+/** Individual drop lines per second before they are summarised. */
+export const dropBurst = 10;
+
+/** Logs broker events: remembers each connected client's remote address for its disconnect
+ *  line, and past a burst of drops in one second logs one summary line per client (with
+ *  `count`) instead of a line per message. Call `flush` about once a second and at shutdown. */
+export class EventLog {
+  private readonly remotes = new Map<number, string>();
+  private windowStart = -Infinity;
+  private dropsInWindow = 0;
+  private readonly suppressed = new Map<string, { count: number; topic: string; qos: number; reason: string; policy: string }>();
+
+  constructor(
+    private readonly logger: Logger,
+    private readonly now: () => number,
+  ) {}
+
+  readonly onEvent = (e: BrokerEvent): void => {
+    switch (e.type) {
+      case "client-connected":
+        this.remotes.set(e.conn, displayRemote(e.remote));
+        logEvent(this.logger, { ...e, remote: displayRemote(e.remote) });
+        return;
+      case "client-disconnected": {
+        const remote = this.remotes.get(e.conn);
+        this.remotes.delete(e.conn);
+        logEvent(this.logger, e, remote);
+        return;
+      }
+      case "message-dropped": {
+        const t = this.now();
+        if (t - this.windowStart >= 1000) {
+          this.flush();
+          this.windowStart = t;
+          this.dropsInWindow = 0;
+        }
+        if (++this.dropsInWindow <= dropBurst) {
+          logEvent(this.logger, e);
+          return;
+        }
+        const s = this.suppressed.get(e.clientId);
+        if (s === undefined) this.suppressed.set(e.clientId, { count: 1, topic: e.topic, qos: e.qos, reason: e.reason, policy: e.policy });
+        else s.count++;
+        return;
+      }
+      default:
+        logEvent(this.logger, e);
+    }
+  };
+
+  /** Logs the drops held back since the last flush. */
+  flush(): void {
+    for (const [id, s] of this.suppressed) {
+      this.logger.warn("message-dropped", "messages dropped", { id, count: s.count, topic: s.topic, qos: s.qos, reason: s.reason, policy: s.policy, note: "summary" });
+    }
+    this.suppressed.clear();
+  }
+}
+
 /** Logs one broker event (the core's `observe` action). Publishes are per-message: debug only. */
-export function logEvent(logger: Logger, e: BrokerEvent): void {
+export function logEvent(logger: Logger, e: BrokerEvent, remote?: string): void {
   switch (e.type) {
     case "client-connected":
       logger.info("client-connected", "client connected", {
@@ -121,7 +185,8 @@ export function logEvent(logger: Logger, e: BrokerEvent): void {
     case "client-disconnected":
       logger.info("client-disconnected", "client disconnected", {
         id: e.clientId,
-        reason: reasonName(e.reason),
+        remote,
+        reason: e.reason === 0 ? "normal disconnection (0x00)" : reasonName(e.reason),
         detail: e.message === "" ? undefined : e.message,
         graceful: e.graceful,
         conn: e.conn,

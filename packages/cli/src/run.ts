@@ -10,7 +10,7 @@ import { wsTransport } from "@harbormq/transport-ws";
 import { parseFlags, usage } from "./args.js";
 import { parseConfigText, resolveSettings } from "./config.js";
 import type { ConfigFile, ListenerSettings, Settings } from "./config.js";
-import { createLogger, logEvent } from "./log.js";
+import { EventLog, createLogger } from "./log.js";
 import type { Logger } from "./log.js";
 import { startBroker } from "./start.js";
 import type { RunningBroker } from "./start.js";
@@ -148,10 +148,14 @@ export async function run(
   const anyHost = (await ipv6Available()) ? "::" : "0.0.0.0";
   const transports = makeTransports(settings, tls, anyHost);
 
+  const events = new EventLog(logger, () => performance.now());
+  const flusher = setInterval(() => events.flush(), 1000);
+  flusher.unref();
   let broker: RunningBroker;
   try {
-    broker = await startBroker({ settings, transports, logger, onEvent: (e) => logEvent(logger, e) });
+    broker = await startBroker({ settings, transports, logger, onEvent: events.onEvent });
   } catch (err) {
+    clearInterval(flusher);
     logger.error("start-failed", `cannot start: ${describeListenError(err)}`);
     return 1;
   }
@@ -185,7 +189,15 @@ export async function run(
       logger.info("shutdown", "shutting down", { signal });
       broker.close().then(
         () => {
-          logger.info("stopped", "broker stopped");
+          clearInterval(flusher);
+          events.flush();
+          const st = broker.stats();
+          logger.info("stopped", "broker stopped", {
+            messagesIn: st.messagesIn,
+            messagesOut: st.messagesOut,
+            dropped: st.dropped,
+            droppedQueueFull: st.droppedQueueFull,
+          });
           resolve(0);
         },
         (err: unknown) => {

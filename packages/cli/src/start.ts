@@ -4,7 +4,7 @@ import { createBroker, MemoryStore } from "@harbormq/broker";
 import type { Duplex, Logger as BrokerLogger, Store, Transport } from "@harbormq/broker";
 import { Decoder } from "@harbormq/codec";
 import type { Packet } from "@harbormq/codec";
-import type { BrokerEvent } from "@harbormq/core";
+import type { BrokerEvent, BrokerStats } from "@harbormq/core";
 import { openSqliteStore } from "@harbormq/store-sqlite";
 import type { Settings } from "./config.js";
 import type { Fields, Logger } from "./log.js";
@@ -13,6 +13,7 @@ export interface RunningBroker {
   /** "memory" or the SQLite database file. */
   readonly persistence: string;
   close(): Promise<void>;
+  stats(): Readonly<BrokerStats>;
 }
 
 export interface StartOptions {
@@ -170,5 +171,5 @@ export async function startBroker(options: StartOptions): Promise<RunningBroker>
     await broker.close().catch(() => undefined);
     throw err;
   }
-  return { persistence: description, close: () => broker.close() };
+  return { persistence: description, close: () => broker.close(), stats: () => broker.stats };
 }

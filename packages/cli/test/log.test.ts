@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { createLogger, formatLine, logEvent, reasonName } from "../src/log.js";
+import { EventLog, createLogger, displayRemote, dropBurst, formatLine, logEvent, reasonName } from "../src/log.js";
 
 const at = new Date("2026-01-02T03:04:05.678Z");
 
@@ -60,5 +60,40 @@ describe("log lines", () => {
     const debug = capture("debug", "text");
     logEvent(debug.logger, { type: "message-published", clientId: "p", topic: "t", qos: 1, retain: false, bytes: 3 });
     expect(debug.lines[0]).toContain("DEBUG message published id=p topic=t");
+  });
+});
+
+describe("event log", () => {
+  const drop = (clientId: string) => ({ type: "message-dropped" as const, clientId, topic: "t", qos: 1 as const, reason: "queue-full" as const, policy: "drop-new" as const });
+
+  it("shows IPv4 clients on a dual-stack socket as plain IPv4", () => {
+    expect(displayRemote("[::ffff:10.1.2.3]:5000")).toBe("10.1.2.3:5000");
+    expect(displayRemote("[::1]:5000")).toBe("[::1]:5000");
+  });
+
+  it("names the remote address of a disconnecting client and calls a DISCONNECT normal", () => {
+    const { logger, lines } = capture("info", "json");
+    const log = new EventLog(logger, () => 0);
+    log.onEvent({ type: "client-connected", conn: 3, clientId: "c", remote: "[::ffff:127.0.0.1]:9", protocolVersion: 5, clean: true, sessionPresent: false, keepAlive: 0 });
+    log.onEvent({ type: "client-disconnected", conn: 3, clientId: "c", reason: 0, message: "", graceful: true });
+    expect(JSON.parse(lines[0]!)).toMatchObject({ remote: "127.0.0.1:9", version: "5.0" });
+    expect(JSON.parse(lines[1]!)).toMatchObject({ event: "client-disconnected", remote: "127.0.0.1:9", reason: "normal disconnection (0x00)" });
+  });
+
+  it("logs a burst of drops individually, then one summary per client with the count", () => {
+    let now = 0;
+    const { logger, lines } = capture("info", "json");
+    const log = new EventLog(logger, () => now);
+    for (let i = 0; i < dropBurst + 25; i++) log.onEvent(drop(i % 2 === 0 ? "a" : "b"));
+    expect(lines).toHaveLength(dropBurst);
+    log.flush();
+    const parsed = lines.map((l) => JSON.parse(l) as Record<string, unknown>);
+    const total = parsed.reduce((n, l) => n + (typeof l["count"] === "number" ? l["count"] : 1), 0);
+    expect(total).toBe(dropBurst + 25);
+    expect(parsed.filter((l) => l["count"] !== undefined).map((l) => l["id"]).sort()).toEqual(["a", "b"]);
+    // A new second starts a new burst.
+    now = 1000;
+    log.onEvent(drop("a"));
+    expect(JSON.parse(lines[lines.length - 1]!)).not.toHaveProperty("count");
   });
 });
