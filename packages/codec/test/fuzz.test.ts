@@ -6,6 +6,10 @@ import { describe, expect, it } from "vitest";
 import { Decoder, encode, type Packet, type ProtocolVersion } from "../src/index.js";
 import { arbPacket, arbPacketOfType } from "./arbitraries.js";
 
+/** CODEC_FUZZ_SCALE=50 runs every property 50 times longer (local deep runs; CI uses 1). */
+const SCALE = Number((globalThis as { process?: { env: Record<string, string | undefined> } }).process?.env.CODEC_FUZZ_SCALE ?? 1);
+const runs = (n: number) => ({ numRuns: Math.round(n * SCALE) });
+
 type Mutation = { kind: "flip" | "set" | "insert" | "delete"; at: number; value: number };
 
 const arbMutation: fc.Arbitrary<Mutation> = fc.record({
@@ -83,7 +87,7 @@ describe("fuzz", () => {
       fc.property(fc.uint8Array({ maxLength: 200 }), fc.array(fc.nat(), { maxLength: 8 }), arbVersionOrUnknown, (bytes, cuts, v) => {
         drive(chunked(bytes, cuts), v);
       }),
-      { numRuns: 1500 },
+      runs(1500),
     );
   });
 
@@ -95,7 +99,7 @@ describe("fuzz", () => {
       fc.property(fc.array(arbFramed, { minLength: 1, maxLength: 4 }), arbVersionOrUnknown, (frames, v) => {
         drive(frames, v);
       }),
-      { numRuns: 2000 },
+      runs(2000),
     );
   });
 
@@ -109,7 +113,7 @@ describe("fuzz", () => {
         const all = Uint8Array.from(parts.flatMap((p) => Array.from(p)));
         drive(chunked(mutate(all, muts), cuts), unversioned ? undefined : v);
       }),
-      { numRuns: 1500 },
+      runs(1500),
     );
   });
 
@@ -127,7 +131,7 @@ describe("fuzz", () => {
           expect(d.buffered).toBe(cut);
         },
       ),
-      { numRuns: 500 },
+      runs(500),
     );
   });
 });
