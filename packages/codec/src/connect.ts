@@ -3,6 +3,7 @@
 import type { ConnectPacket, Properties, ProtocolVersion, QoS, Will } from "./packets.js";
 import {
   EMPTY_PROPERTIES,
+  Malformed,
   PROTOCOL_ERROR,
   type Reader,
   type Writer,
@@ -47,9 +48,10 @@ export function readProtocol(r: Reader): ProtocolVersion {
   const name = r.utf8("protocol name");
   const level = r.u8("protocol level");
   if ((level === 3 || level === 4 || level === 5) && layout[level].protocolName === name) return level;
-  return fail(
-    `unsupported protocol level ${level} with protocol name ${JSON.stringify(name)}`,
+  throw new Malformed(
     UNSUPPORTED_PROTOCOL_VERSION,
+    `unsupported protocol level ${level} with protocol name ${JSON.stringify(name)}`,
+    level,
   );
 }
 

@@ -20,6 +20,11 @@ export interface DecodeError {
   /** MQTT 5 reason code: 0x81 malformed, 0x82 protocol error, 0x84 unsupported version, 0x95 too large, 0x99 payload format. */
   readonly code: number;
   readonly message: string;
+  /**
+   * Only with code 0x84: the protocol level the CONNECT asked for, so the server can answer in a
+   * format the client may understand (CONNACK 0x01 for levels below 5, 0x84 from 5 on).
+   */
+  readonly protocolLevel?: number;
 }
 
 export interface DecoderOptions {
@@ -80,7 +85,9 @@ export class Decoder {
     } catch (e) {
       const error: DecodeError =
         e instanceof Malformed
-          ? { type: "error", code: e.code, message: e.message }
+          ? e.protocolLevel === undefined
+            ? { type: "error", code: e.code, message: e.message }
+            : { type: "error", code: e.code, message: e.message, protocolLevel: e.protocolLevel }
           : { type: "error", code: MALFORMED, message: `internal decoder error: ${String(e)}` };
       this.error = error;
       this.chunks = [];

@@ -15,6 +15,8 @@ export class Malformed {
   constructor(
     readonly code: number,
     readonly message: string,
+    /** For 0x84: the protocol level byte the CONNECT asked for. */
+    readonly protocolLevel?: number,
   ) {}
 }
 

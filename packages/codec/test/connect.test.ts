@@ -43,6 +43,8 @@ describe("MQTT 3.1.1", () => {
     const level6 = serverDecode(frame(0x10, connectHeader(6, 2, "MQTT"), str("c")));
     expect(level6.result).toMatchObject({ type: "error", code: UNSUPPORTED });
     expect((level6.result as DecodeError).message).toMatch(/level 6/);
+    expect((level6.result as DecodeError).protocolLevel).toBe(6);
+    expect(serverDecode(frame(0x10, connectHeader(2, 2, "MQTT"), str("c"))).result).toMatchObject({ code: UNSUPPORTED, protocolLevel: 2 });
     expect(level6.version).toBeUndefined();
     // a 3.1.1 name with the 3.1 level, and a wrong name
     expect(serverDecode(frame(0x10, connectHeader(3, 2, "MQTT"), str("c"))).result).toMatchObject({ code: UNSUPPORTED });
