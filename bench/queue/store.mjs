@@ -7,10 +7,11 @@
 //   node bench/queue/store.mjs                 100k and 1M messages
 //   node bench/queue/store.mjs --sizes=100000 --stores=memory,sqlite-full --group=256
 //
-// Workload, shaped like the driver's: enqueue = one apply([message-put, queue-put]) per message,
-// `group` applies issued per event-loop turn (many publishers at once; SQLite commits them in one
-// transaction); drain = load() pages of 1000 in seq order, then one apply([queue-delete]) per
-// message (its PUBACK), `group` per turn.
+// Workload: `group` messages per event-loop turn. Enqueue: message-put + queue-put per message;
+// drain: load() pages of 1000 in seq order, then a queue-delete per message (its PUBACK).
+// --applies=turn (default) sends each turn's writes as ONE apply, as the broker driver does;
+// --applies=message sends one apply per message, `group` per turn, which measures the store's
+// own coalescing of concurrent applies into one transaction (SQLite: one savepoint-free COMMIT).
 import { spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync, statSync, existsSync } from "node:fs";
 import os from "node:os";
@@ -30,6 +31,8 @@ const flag = (name) => args.find((a) => a.startsWith(`--${name}=`))?.split("=")[
 const sizes = (flag("sizes") ?? "100000,1000000").split(",").map(Number);
 const stores = (flag("stores") ?? "memory,sqlite-normal,sqlite-full").split(",");
 const group = Number(flag("group") ?? 256);
+const applies = flag("applies") ?? "turn";
+if (applies !== "turn" && applies !== "message") throw new Error("--applies=turn|message");
 const page = 1000;
 
 const payload = new Uint8Array(64).fill(7);
@@ -54,14 +57,12 @@ async function run(kind, n) {
     for (let i = 1; i <= n; ) {
       const turn = [];
       for (const end = Math.min(n, i + group - 1); i <= end; i++) {
-        turn.push(
-          store.apply([
-            { op: "message-put", message: { id: i, topic: "bench/queue", payload, qos: 1, retain: false, properties: {}, receivedAt: i } },
-            { op: "queue-put", clientId: "sub", messageId: i, entry: { seq: i, qos: 1, retain: false, state: "queued", packetId: undefined, subscriptionIds: [] } },
-          ]),
-        );
+        turn.push([
+          { op: "message-put", message: { id: i, topic: "bench/queue", payload, qos: 1, retain: false, properties: {}, receivedAt: i } },
+          { op: "queue-put", clientId: "sub", messageId: i, entry: { seq: i, qos: 1, retain: false, state: "queued", packetId: undefined, subscriptionIds: [] } },
+        ]);
       }
-      await Promise.all(turn);
+      await (applies === "turn" ? store.apply(turn.flat()) : Promise.all(turn.map((w) => store.apply(w))));
     }
     const enqueueS = (performance.now() - t) / 1000;
     const rss1 = process.memoryUsage().rss;
@@ -80,7 +81,8 @@ async function run(kind, n) {
       const entries = await store.load("sub", after, page);
       if (entries.length === 0) break;
       for (let k = 0; k < entries.length; k += group) {
-        await Promise.all(entries.slice(k, k + group).map((e) => store.apply([{ op: "queue-delete", clientId: "sub", seq: e.seq }])));
+        const turn = entries.slice(k, k + group).map((e) => ({ op: "queue-delete", clientId: "sub", seq: e.seq }));
+        await (applies === "turn" ? store.apply(turn) : Promise.all(turn.map((w) => store.apply([w]))));
       }
       drained += entries.length;
       after = entries[entries.length - 1].seq;
@@ -104,12 +106,12 @@ if (one !== undefined) {
   process.exit(0);
 }
 
-console.log(`Store queue benchmark: ${os.cpus()[0]?.model ?? "cpu"} x${os.cpus().length}, Node ${process.version}, payload 64 B, ${group} applies per turn, load pages of ${page}`);
+console.log(`Store queue benchmark: ${os.cpus()[0]?.model ?? "cpu"} x${os.cpus().length}, Node ${process.version}, payload 64 B, ${group} messages per turn, ${applies === "turn" ? "one apply per turn" : "one apply per message"}, load pages of ${page}`);
 console.log("| store | messages | enqueue msg/s | drain msg/s | restore (s) | RSS after enqueue (MB, growth) | peak RSS (MB) | db+wal (MB) |");
 console.log("|---|---:|---:|---:|---:|---:|---:|---:|");
 for (const n of sizes) {
   for (const kind of stores) {
-    const child = spawnSync(process.execPath, ["--expose-gc", fileURLToPath(import.meta.url), `--one=${kind}:${n}`, `--group=${group}`], { encoding: "utf8", maxBuffer: 1 << 20 });
+    const child = spawnSync(process.execPath, ["--expose-gc", fileURLToPath(import.meta.url), `--one=${kind}:${n}`, `--group=${group}`, `--applies=${applies}`], { encoding: "utf8", maxBuffer: 1 << 20 });
     if (child.status !== 0) throw new Error(`${kind} ${n}: ${child.stderr}`);
     const r = JSON.parse(child.stdout.trim().split("\n").pop());
     console.log(`| ${r.kind} | ${n.toLocaleString("en")} | ${Math.round(r.enqueue).toLocaleString("en")} | ${Math.round(r.drain).toLocaleString("en")} | ${r.restoreS.toFixed(2)} | ${r.rssMB} | ${r.peakMB} | ${r.dbMB} |`);
