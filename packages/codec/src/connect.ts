@@ -55,8 +55,10 @@ export function readProtocol(r: Reader): ProtocolVersion {
   );
 }
 
-export function parseConnect(r: Reader): ConnectPacket {
+/** Parses a CONNECT; `learn` hears the version as soon as the protocol level is read and valid. */
+export function parseConnect(r: Reader, learn?: (version: ProtocolVersion) => void): ConnectPacket {
   const version = readProtocol(r);
+  learn?.(version);
   const v = layout[version];
   const flags = r.u8("connect flags");
   // [MQTT-3.1.2-3] the reserved flag must be 0

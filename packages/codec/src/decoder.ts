@@ -53,6 +53,9 @@ export class Decoder {
   private headerLength = 0;
   private error: DecodeError | undefined = undefined;
   private readonly reader = new Reader(NOTHING, 0, 0);
+  private readonly learnVersion = (v: ProtocolVersion): void => {
+    if (this.version === undefined) this.version = v;
+  };
 
   constructor(options: DecoderOptions = {}) {
     this.version = options.version;
@@ -192,11 +195,10 @@ export class Decoder {
     const type = first >> 4;
     const version = this.version ?? DEFAULT_VERSION;
     switch (type) {
-      case 1: {
-        const p = parseConnect(r);
-        if (this.version === undefined) this.version = p.protocolVersion;
-        return p;
-      }
+      case 1:
+        // the version is known from the protocol level on, even if the rest of the CONNECT is
+        // malformed: the server can then answer in the client's format
+        return parseConnect(r, this.learnVersion);
       case 2:
         return parseConnack(r, version);
       case 3:

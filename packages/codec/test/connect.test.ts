@@ -163,6 +163,12 @@ describe("MQTT 5.0", () => {
     expectError(frame(0x10, h5(0x01), props(), str("c")), undefined, MALFORMED);
   });
 
+  it("the version is learned from the protocol level even when the rest of the CONNECT is malformed", () => {
+    const { result, version } = serverDecode(frame(0x10, h5(0x01), props(), str("c")));
+    expect(result).toMatchObject({ type: "error", code: MALFORMED });
+    expect(version).toBe(5);
+  });
+
   it("[MQTT-3.1.2-9] [MQTT-3.1.3-1] the will flag requires will properties, will topic and will payload, in that order", () => {
     const bytes = frame(0x10, h5(0x06), props(), str("c"), props("18 00000005"), str("w"), "0001 ff");
     expect(expectPacket(bytes)).toMatchObject({
