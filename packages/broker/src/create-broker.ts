@@ -19,6 +19,11 @@ export interface BrokerOptions {
   readonly logger?: Logger;
   /** Ms that close() waits for clients to take their last bytes. Default 5000. */
   readonly shutdownTimeout?: number;
+  /** Bytes the driver holds for a connection that is not draining before QoS 0 messages to it
+   *  are dropped. Default 1 MiB. */
+  readonly congestedBudget?: number;
+  /** Bytes the driver holds for a connection that is not draining before closing it. Default 16 MiB. */
+  readonly maxPendingBytes?: number;
 }
 
 export interface TransportAddress {
@@ -108,6 +113,8 @@ export function createBroker(options: BrokerOptions): HarborBroker {
         logger: options.logger ?? {},
         maxPacketSize: config.maxPacketSize,
         clock: monotonicNow,
+        ...(options.congestedBudget === undefined ? {} : { congestedBudget: options.congestedBudget }),
+        ...(options.maxPendingBytes === undefined ? {} : { maxPendingBytes: options.maxPendingBytes }),
       });
       driver = d;
       try {

@@ -13,8 +13,10 @@
 // microtask, so those sends still leave in the same tick.
 //
 // Backpressure. When a connection's write returns false the driver stops reading it (pause)
-// and stops writing to it until drain. Meanwhile QoS 0 PUBLISHes to it are dropped (at most
-// once allows it; counted as message-dropped "queue-full"), QoS 1/2 deliveries are bounded by
+// and stops writing to it until drain. Meanwhile its sends wait in the driver; once they exceed
+// `congestedBudget` bytes QoS 0 PUBLISHes to it are dropped (at most once allows it; counted as
+// message-dropped "queue-full"), so a short burst to a healthy reader loses nothing while a stalled
+// reader costs a bounded amount of memory. QoS 1/2 deliveries are bounded by
 // the core's in-flight window and stay queued in the core's session queue, and acks are bounded
 // because the peer's input is paused. `maxPendingBytes` is a last-resort cap: a connection whose
 // unsent backlog exceeds it is closed.
@@ -60,6 +62,9 @@ export interface DriverOptions {
   readonly hooks?: Hooks;
   readonly logger?: Logger;
   readonly maxPacketSize: number;
+  /** Unsent bytes a congested connection may hold in the driver before QoS 0 messages to it are
+   *  dropped. Default 1 MiB. */
+  readonly congestedBudget?: number;
   /** Unsent bytes a congested connection may hold in the driver before it is closed. Default 16 MiB. */
   readonly maxPendingBytes?: number;
   readonly clock?: () => Millis;
@@ -123,6 +128,7 @@ export class Driver {
   private readonly clock: () => Millis;
   private readonly maxPacketSize: number;
   private readonly maxPendingBytes: number;
+  private readonly congestedBudget: number;
 
   private readonly conns = new Map<ConnId, Connection>();
   private nextConnId = 1;
@@ -164,6 +170,7 @@ export class Driver {
     this.clock = options.clock ?? monotonicNow;
     this.maxPacketSize = options.maxPacketSize;
     this.maxPendingBytes = options.maxPendingBytes ?? 16 * 1024 * 1024;
+    this.congestedBudget = options.congestedBudget ?? 1024 * 1024;
   }
 
   get stats(): DriverStats {
@@ -338,7 +345,14 @@ export class Driver {
   private send(connId: ConnId, packet: Packet, version: ProtocolVersion): void {
     const conn = this.conns.get(connId);
     if (conn === undefined || conn.ended || conn.closeIssued) return;
-    if (conn.congested && packet.type === "publish" && packet.qos === 0 && !conn.closeRequested) {
+    const size = this.codec.encodedLength(packet, version);
+    if (
+      conn.congested &&
+      packet.type === "publish" &&
+      packet.qos === 0 &&
+      conn.pendingBytes + size > this.congestedBudget &&
+      !conn.closeRequested
+    ) {
       // At most once: a subscriber that cannot keep up loses QoS 0 messages, not the broker's memory.
       this.statDroppedCongested++;
       this.observe({
@@ -351,7 +365,6 @@ export class Driver {
       });
       return;
     }
-    const size = this.codec.encodedLength(packet, version);
     const barrier = this.openBatch !== 0 ? this.openBatch : this.lastIssued;
     conn.pending.push({ packet, version, size, barrier });
     conn.pendingBytes += size;

@@ -55,7 +55,15 @@ const HooksShape = t.exact(t.partial(Object.fromEntries(hookNames.map((h) => [h,
 
 export const BrokerOptionsShape = t.intersection([
   t.type({ transports: t.array(TransportShape) }),
-  t.partial({ store: StoreShape, config: PartialConfig, hooks: HooksShape, logger: t.UnknownRecord }),
+  t.partial({
+    store: StoreShape,
+    config: PartialConfig,
+    hooks: HooksShape,
+    logger: t.UnknownRecord,
+    shutdownTimeout: nonNegative,
+    congestedBudget: nonNegative,
+    maxPendingBytes: nonNegative,
+  }),
 ]);
 
 function describe(errors: t.Errors): string[] {

@@ -89,9 +89,12 @@ const publish = (topic: string, qos: 0 | 1 = 0): Packet => ({
 });
 const retainedPut = (topic: string): StoreWrite => ({ op: "retained-delete", topic });
 
-async function setup(core: ScriptedCore, store: Store, options: { highWaterMark?: number } = {}) {
+async function setup(core: ScriptedCore, store: Store, options: { highWaterMark?: number; congestedBudget?: number } = {}) {
   const transport = memoryTransport(options.highWaterMark === undefined ? {} : { highWaterMark: options.highWaterMark });
-  const driver = new Driver({ core, codec: lineCodec, store, maxPacketSize: 1 << 20 });
+  const driver = new Driver({
+    core, codec: lineCodec, store, maxPacketSize: 1 << 20,
+    ...(options.congestedBudget === undefined ? {} : { congestedBudget: options.congestedBudget }),
+  });
   await transport.listen((d) => driver.accept(d, "memory"));
   const connect = async (): Promise<Sink> => {
     const sink = new Sink(transport.connect());
@@ -178,7 +181,7 @@ describe("driver (scripted core)", () => {
     expect(good.closes).toBe(0);
   });
 
-  it("pauses a congested connection, drops QoS 0 to it, keeps QoS 1, and resumes on drain", async () => {
+  it("pauses a congested connection, holds QoS 0 up to its budget then drops, keeps QoS 1, resumes on drain", async () => {
     let target = 0;
     const big = "x".repeat(4000);
     const core = new ScriptedCore((input, emit) => {
@@ -188,7 +191,7 @@ describe("driver (scripted core)", () => {
         emit({ type: "send", conn: target, packet: publish("q1", 1), version: 4 });
       }
     });
-    const { connect, driver } = await setup(core, new RecordingStore(), { highWaterMark: 1000 });
+    const { connect, driver } = await setup(core, new RecordingStore(), { highWaterMark: 1000, congestedBudget: 10_000 });
     const slow = await connect();
     const pub = await connect();
     slow.duplex.pause();
@@ -199,6 +202,9 @@ describe("driver (scripted core)", () => {
     }
     await until(() => driver.stats.droppedCongested > 0, "drops");
     expect(driver.stats.bytesOut).toBeLessThan(20 * 4000);
+    // What waits in the driver stays within the budget plus the QoS 1 sends.
+    expect(driver.stats.bufferedBytes).toBeLessThanOrEqual(10_000 + 20 * 100);
+    expect(driver.stats.droppedCongested).toBeLessThan(20);
     slow.duplex.resume();
     await until(() => lines(slow).filter((p) => p.type === "publish" && p.topic === "q1").length === 20, "all QoS 1");
     expect(lines(slow).filter((p) => p.type === "publish" && p.qos === 0).length).toBe(20 - driver.stats.droppedCongested);
