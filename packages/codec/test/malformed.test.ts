@@ -131,6 +131,36 @@ describe("MQTT 3.1.1", () => {
     expect(d.buffered).toBe(0);
   });
 
+  it("the decoder keeps no reference to chunks it has fully consumed", () => {
+    /** Every Uint8Array reachable from the decoder's own fields (arrays included). */
+    const held = (d: Decoder): Uint8Array[] => {
+      const out: Uint8Array[] = [];
+      const walk = (v: unknown, depth: number): void => {
+        if (v instanceof Uint8Array) out.push(v);
+        else if (Array.isArray(v)) v.forEach((x) => walk(x, depth));
+        else if (v !== null && typeof v === "object" && depth < 2) Object.values(v).forEach((x) => walk(x, depth + 1));
+      };
+      walk(d, 0);
+      return out;
+    };
+    const bytes = encode({ type: "publish", topic: "a/b", payload: new Uint8Array(50).fill(1), qos: 0, retain: false, dup: false, packetId: undefined, properties: {} }, 4);
+    const first = bytes.slice(0, 10);
+    const second = bytes.slice(10);
+    const extra = hex("c0"); // half of a following PINGREQ
+    const d = new Decoder({ version: 4 });
+    d.push(first);
+    d.push(second);
+    d.push(extra);
+    expect(d.next()).toMatchObject({ type: "publish" });
+    const refs = held(d);
+    expect(refs).not.toContain(first);
+    expect(refs).not.toContain(second);
+    expect(refs).toContain(extra); // not consumed yet
+    d.push(hex("00"));
+    expect(d.next()).toEqual({ type: "pingreq" });
+    expect(held(d)).not.toContain(extra);
+  });
+
   it("PINGREQ and PINGRESP carry no body", () => {
     expect(expectPacket(hex("c000"), 4)).toEqual({ type: "pingreq" });
     expect(expectPacket(hex("d000"), 4)).toEqual({ type: "pingresp" });
