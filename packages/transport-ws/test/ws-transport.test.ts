@@ -96,3 +96,51 @@ describe("MQTT 3.1.1", () => {
 describe("MQTT 5.0", () => {
   it("[MQTT-4.2.0-1] carries an ordered, lossless two-way byte stream", () => checkOrderedStream(() => wsTransport({ host: "127.0.0.1", port: 0 }), connectWs));
 });
+
+describe("MQTT 5.0", () => {
+  it("[MQTT-6.0.0-2] the broker decodes packets split across frames and several packets in one frame", async () => {
+    const { createBroker } = await import("@harbormq/broker");
+    const { Decoder, encode } = await import("@harbormq/codec");
+    const broker = createBroker({ transports: [wsTransport({ host: "127.0.0.1", port: 0 })] });
+    await broker.listen();
+    try {
+      const ws = await open(`ws://127.0.0.1:${broker.addresses()[0]!.port}/mqtt`);
+      const decoder = new Decoder({ version: 5 });
+      const got: string[] = [];
+      ws.on("message", (data: Buffer) => {
+        decoder.push(new Uint8Array(data));
+        for (let p = decoder.next(); p !== undefined; p = decoder.next()) got.push(p.type === "publish" ? `publish ${p.topic}` : p.type);
+      });
+      const connect = encode({
+        type: "connect", protocolName: "MQTT", protocolVersion: 5, clean: true, keepAlive: 0, clientId: "frames",
+        will: undefined, username: undefined, password: undefined, properties: {},
+      }, 5);
+      // CONNECT split over three frames, one of them a single byte.
+      ws.send(connect.subarray(0, 1));
+      ws.send(connect.subarray(1, 7));
+      ws.send(connect.subarray(7));
+      await until(() => got.includes("connack"), "connack");
+      // SUBSCRIBE and two PUBLISHes in one frame, the second PUBLISH's tail in the next frame.
+      const subscribe = encode({
+        type: "subscribe", packetId: 1, properties: {},
+        subscriptions: [{ topicFilter: "f/#", qos: 0, noLocal: false, retainAsPublished: false, retainHandling: 0 }],
+      }, 5);
+      const pub = (topic: string) => encode({
+        type: "publish", topic, payload: new Uint8Array(10), qos: 0, retain: false, dup: false, packetId: undefined, properties: {},
+      }, 5);
+      const a = pub("f/a");
+      const b = pub("f/b");
+      const frame = new Uint8Array(subscribe.length + a.length + 4);
+      frame.set(subscribe, 0);
+      frame.set(a, subscribe.length);
+      frame.set(b.subarray(0, 4), subscribe.length + a.length);
+      ws.send(frame);
+      ws.send(b.subarray(4));
+      await until(() => got.filter((g) => g.startsWith("publish")).length === 2, "publishes");
+      expect(got).toEqual(["connack", "suback", "publish f/a", "publish f/b"]);
+      ws.close();
+    } finally {
+      await broker.close();
+    }
+  });
+});
