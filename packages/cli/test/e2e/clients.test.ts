@@ -2,8 +2,10 @@
 // (a self-signed certificate made with openssl at test time) and WebSocket; mosquitto_pub /
 // mosquitto_sub (MQTT 3.1, 3.1.1, 5.0, and TLS); Python paho-mqtt.
 import { spawn } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { exec, mosquittoPub, mqttClient, paho, reference, selfSignedCert, startBroker, tempDir } from "./harness.js";
+import { exec, mosquittoPub, mqttClient, paho, reference, root, selfSignedCert, startBroker, tempDir } from "./harness.js";
 import type { BrokerProcess } from "./harness.js";
 
 const pahoPublish = `
@@ -71,6 +73,10 @@ describe("real clients over TCP, TLS and WebSocket (harbormq process)", () => {
   });
 
   it("README check: mosquitto_sub -t 'test/#' -v receives mosquitto_pub -t test/hello -m world", async () => {
+    const readme = readFileSync(join(root, "README.md"), "utf8");
+    expect(readme).toContain("npm ci && npm start");
+    expect(readme).toContain("mosquitto_sub -t 'test/#' -v &");
+    expect(readme).toContain("mosquitto_pub -t test/hello -m world");
     const sub = startCommand("mosquitto_sub", ["-p", String(broker.port), "-t", "test/#", "-v", "-C", "1", "-d"], "SUBACK");
     await sub.started;
     await mosquittoPub(broker.port, ["-t", "test/hello", "-m", "world"]);
@@ -129,7 +135,6 @@ describe("real clients over TCP, TLS and WebSocket (harbormq process)", () => {
   });
 
   it("mqtt.js over TLS, checking the certificate against the self-signed CA", async () => {
-    const { readFileSync } = await import("node:fs");
     const url = `mqtts://localhost:${broker.tlsPort}`;
     const sub = await mqttClient(url, { ca: readFileSync(certs.cert), rejectUnauthorized: true });
     await sub.mqtt.subscribeAsync("js/tls", { qos: 1 });
