@@ -82,6 +82,14 @@ export function createBroker(options: BrokerOptions): HarborBroker {
   let core: Broker | undefined;
   let driver: Driver | undefined;
   let state: "new" | "starting" | "listening" | "closing" | "closed" = "new";
+  const addresses = (): TransportAddress[] => {
+    const out: TransportAddress[] = [];
+    for (const t of transports) {
+      const address = t.address();
+      if (address !== undefined) out.push({ transport: t.name, host: address.host, port: address.port });
+    }
+    return out;
+  };
 
   return {
     config,
@@ -91,18 +99,17 @@ export function createBroker(options: BrokerOptions): HarborBroker {
     sessionStats(clientId) {
       return core?.sessionStats(clientId);
     },
-    addresses() {
-      const out: TransportAddress[] = [];
-      for (const t of transports) {
-        const address = t.address();
-        if (address !== undefined) out.push({ transport: t.name, host: address.host, port: address.port });
-      }
-      return out;
-    },
+    addresses,
     async listen() {
       if (state !== "new") throw new Error(`listen() on a broker that is ${state}`);
       state = "starting";
-      const snapshot: Snapshot = await store.restore(config.queueWindow);
+      let snapshot: Snapshot;
+      try {
+        snapshot = await store.restore(config.queueWindow);
+      } catch (error) {
+        state = "new";
+        throw error;
+      }
       const started = new Broker(config, snapshot);
       core = started;
       const d = new Driver({
@@ -127,7 +134,7 @@ export function createBroker(options: BrokerOptions): HarborBroker {
         throw error;
       }
       state = "listening";
-      options.logger?.info?.("listening", { addresses: this.addresses() });
+      options.logger?.info?.("listening", { addresses: addresses() });
     },
     async close() {
       if (state === "closing" || state === "closed") return;

@@ -100,3 +100,14 @@ describe("retained and persistent sessions over TCP", () => {
     await Promise.all([p2.endAsync(), pub.endAsync()]);
   });
 });
+
+describe("createBroker().listen()", () => {
+  it("fails when a port is taken and releases the transports it had started", async () => {
+    const taken = broker.addresses().find((a) => a.transport === "tcp")!.port;
+    const other = wsTransport({ host: "127.0.0.1", port: 0 });
+    const clash = createBroker({ transports: [other, tcpTransport({ host: "127.0.0.1", port: taken })] });
+    await expect(clash.listen()).rejects.toThrow(/EADDRINUSE/);
+    expect(clash.addresses().filter((a) => a.transport === "ws")).toEqual([]);
+    await clash.close();
+  });
+});
