@@ -119,6 +119,7 @@ class World {
 
   /** The connection went away before its CONNACK: we cannot tell what the broker holds. */
   lost(c: ClientModel): void {
+    if (c.pendingConnack?.clean === true) this.cleanAttemptLost(c);
     if (c.pendingConnack !== undefined) {
       c.hasSession = undefined;
       c.pendingConnack = undefined;
@@ -298,6 +299,20 @@ class World {
     this.sim.send(c.name, publishPacket(topic, payload, qos, { retain, ...(id !== undefined ? { packetId: id } : {}) }));
   }
 
+  /** [MQTT-3.1.2-6] the state of a clean session is never reused by a later one (client side too). */
+  endOfConnection(c: ClientModel): void {
+    if (!c.connClean) return;
+    c.outgoing.clear();
+    c.qos2In.clear();
+  }
+
+  /** We discarded our session state for a clean CONNECT that may never have reached the broker:
+   *  the old session may come back and redeliver what we had already received. */
+  cleanAttemptLost(c: ClientModel): void {
+    c.delivered.clear();
+    c.lastSeq.clear();
+  }
+
   /** A clean session (or one we clean now) voids what was expected for us. */
   voidExpectations(c: ClientModel): void {
     for (const r of this.msgs.values()) r.expectedBy.delete(c.name);
@@ -314,6 +329,7 @@ class World {
         c.hasSession = false;
       }
       if (!this.isOpen(c) && c.hasSession !== false) {
+        this.endOfConnection(c);
         c.pendingConnack = { clean: false };
         c.connClean = false;
         c.epoch++;
@@ -367,6 +383,7 @@ function commands(n: number) {
   const connect = fc.tuple(client, fc.constantFrom(false, false, false, true), fc.constantFrom(0, 0, 10)).map(([i, clean, keepAlive]) =>
       cmd(`connect(#${i}, clean=${clean}, ka=${keepAlive})`, false, i, (w, c) => {
         c.toAck = [];
+        w.endOfConnection(c);
         c.pendingConnack = { clean };
         c.connClean = clean;
         c.epoch++;
@@ -421,6 +438,7 @@ function commands(n: number) {
         for (const c of w.clients) {
           c.toAck = [];
           // A CONNECT whose CONNACK never arrived did not take effect (its writes were not durable).
+          if (c.pendingConnack?.clean === true) w.cleanAttemptLost(c);
           c.pendingConnack = undefined;
           if (c.connClean && c.hasSession === false) c.subs.clear();
         }
@@ -464,7 +482,11 @@ describe("MQTT 3.1.1", () => {
           for (const c of w.clients) stats.delivered += c.everReceived.size;
         },
       ),
-      { numRuns: 150 },
+      // MODEL_SEED / MODEL_PATH replay a reported failure; MODEL_RUNS runs deeper locally.
+      {
+        numRuns: Number(process.env.MODEL_RUNS ?? 150),
+        ...(process.env.MODEL_SEED !== undefined ? { seed: Number(process.env.MODEL_SEED), path: process.env.MODEL_PATH, endOnFailure: true } : {}),
+      },
     );
     // The runs must exercise what they claim to.
     expect(stats.expected).toBeGreaterThan(50);
