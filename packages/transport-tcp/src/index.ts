@@ -12,6 +12,9 @@ export interface TcpTransportOptions {
   readonly port?: number;
   /** Ms to wait for a closing socket to flush before destroying it. Default 5000. */
   readonly closeTimeout?: number;
+  /** Server errors after listen() (EMFILE on accept, ...); without it they are ignored rather
+   *  than crashing the process. */
+  readonly onError?: (error: Error) => void;
 }
 
 export interface TlsTransportOptions extends TcpTransportOptions {
@@ -110,6 +113,7 @@ function serverTransport(
         server.once("error", reject);
         server.listen(port, host, () => {
           server.off("error", reject);
+          server.on("error", (error) => options.onError?.(error));
           listening = true;
           resolve();
         });

@@ -20,6 +20,9 @@ export interface WsTransportOptions {
   readonly highWaterMark?: number;
   /** Largest WebSocket message accepted (bytes). Default 256 MiB + a few, like MQTT's own limit. */
   readonly maxPayload?: number;
+  /** Errors of its own HTTP server after listen(); without it they are ignored rather than
+   *  crashing the process. */
+  readonly onError?: (error: Error) => void;
 }
 
 /** Subprotocols we accept, in order of preference ([MQTT-6.0.0-4]). */
@@ -150,6 +153,7 @@ export function wsTransport(options: WsTransportOptions = {}): Transport {
         server.once("error", reject);
         server.listen(options.port ?? 8080, options.host ?? "0.0.0.0", () => {
           server.off("error", reject);
+          server.on("error", (error) => options.onError?.(error));
           resolve();
         });
       });
