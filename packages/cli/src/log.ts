@@ -233,6 +233,12 @@ export function logEvent(logger: Logger, e: BrokerEvent, remote?: string): void 
     case "session-expired":
       logger.info("session-expired", "session expired", { id: e.clientId });
       return;
+    case "publish-denied":
+      logger.warn("publish-denied", "publish denied", { id: e.clientId, topic: e.topic, qos: e.qos, reason: reasonName(e.reason) });
+      return;
+    case "store-failed":
+      logger.error("store-failed", "store write failed; the publishers waiting on it were disconnected", { op: e.op });
+      return;
     default: {
       // Events added to the core later are still logged, with their fields as they are.
       const other: { readonly type: string } = e;

@@ -51,6 +51,17 @@ describe("configuration file", () => {
     expect(s.listeners).toHaveLength(3);
   });
 
+  it("every BrokerConfig key is settable in the file or deliberately left to embedders", () => {
+    // Hook switches and the hook backlog only matter with createBroker() hooks; the command has none.
+    const embedderOnly = ["authenticate", "authorizePublish", "authorizeSubscribe", "maxBufferedPackets"];
+    const asJson = (v: unknown) => (v === Infinity ? "unlimited" : v === 0xffffffff ? "never" : v);
+    for (const [key, value] of Object.entries(defaultConfig)) {
+      if (embedderOnly.includes(key)) continue;
+      const r = decodeConfig({ [key]: asJson(value) });
+      expect(r.ok ? [] : r.errors, `BrokerConfig.${key}: add it to the config schema or list it as embedder-only`).toEqual([]);
+    }
+  });
+
   it("with no file and no flags: one TCP listener on 1883 on every interface, disk store", () => {
     const s = settings({});
     expect(s.listeners).toEqual([{ type: "tcp", port: 1883, host: undefined }]);
