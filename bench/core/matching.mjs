@@ -4,20 +4,17 @@
 //   npm run build            (or: npx tsc -b packages/core)
 //   node bench/core/matching.mjs            10k and 100k subscriptions (about 30 s)
 //   node bench/core/matching.mjs --full     adds 1M subscriptions
-//   node bench/core/matching.mjs --sizes=10000,50000 --seconds=0.5
+//   node bench/core/matching.mjs --sizes=10000,50000 --seconds=0.5 --workloads=clients --no-retained
+//   node bench/core/matching.mjs --core=/tmp/old-core-dist    (an older build, to measure a change)
 //
-// The script re-executes itself with --expose-gc so that heap figures are measured after a GC.
+// Every measurement runs in a fresh child process (node --expose-gc): heap figures taken in a
+// process that already built and dropped other structures were off by tens of MB (V8 frees the
+// previous garbage lazily), so each structure's heap is measured alone, and the two matchers'
+// speeds are measured side by side in one process, alternating.
 import { spawnSync } from "node:child_process";
 import { createRequire } from "node:module";
 import os from "node:os";
 import { fileURLToPath, pathToFileURL } from "node:url";
-
-if (typeof globalThis.gc !== "function") {
-  const r = spawnSync(process.execPath, ["--expose-gc", fileURLToPath(import.meta.url), ...process.argv.slice(2)], {
-    stdio: "inherit",
-  });
-  process.exit(r.status ?? 1);
-}
 
 const require = createRequire(import.meta.url);
 const { Qlobber } = require("qlobber");
@@ -45,6 +42,15 @@ function rng(seed) {
   };
 }
 
+/** Joins levels into a flat string, as a decoder would produce. Concatenation (templates, even
+ *  Array#join) makes a cons string that V8 flattens in place on first read, freeing the rope: the
+ *  first matcher to read it would be billed (or credited) for that in its heap figure. */
+const flat = (...levels) => {
+  const s = levels.join("/");
+  s.charCodeAt(0); // flattens
+  return s;
+};
+
 const METRICS = ["temp", "humidity", "power", "status"];
 const DEVICES = 100;
 
@@ -61,20 +67,36 @@ function workload(n) {
     const m = METRICS[pick(METRICS.length)];
     const r = i % 20;
     let filter;
-    if (r < 16) filter = `site/${s}/device/${d}/${m}`;
-    else if (r < 18) filter = `site/${s}/device/+/${m}`;
-    else if (r < 19) filter = `site/${s}/device/${d}/#`;
-    else filter = `site/+/device/${d}/${m}`;
-    subs.push([filter, `client-${i}`]);
+    if (r < 16) filter = flat("site", s, "device", d, m);
+    else if (r < 18) filter = flat("site", s, "device", "+", m);
+    else if (r < 19) filter = flat("site", s, "device", d, "#");
+    else filter = flat("site", "+", "device", d, m);
+    subs.push([filter, flat(`client-${i}`)]);
   }
   const topics = [];
-  for (let i = 0; i < 10_000; i++) topics.push(`site/${pick(sites)}/device/${pick(DEVICES)}/${METRICS[pick(METRICS.length)]}`);
-  return { subs, topics, sites };
+  for (let i = 0; i < 10_000; i++) topics.push(flat("site", pick(sites), "device", pick(DEVICES), METRICS[pick(METRICS.length)]));
+  return { subs, topics };
 }
 
+/** n persistent sessions, each subscribed to its own command topic `client/{id}/cmd` (exact),
+ *  and 1 % of them also to `client/{id}/#`: long chains of single-child nodes, fan-out ~1. */
+function clientsWorkload(n) {
+  const rand = rng(n + 1);
+  const subs = [];
+  for (let i = 0; i < n; i++) {
+    const id = flat(`client-${i}`);
+    subs.push([flat("client", i, "cmd"), id]);
+    if (i % 100 === 0) subs.push([flat("client", i, "#"), id]);
+  }
+  const topics = [];
+  for (let i = 0; i < 10_000; i++) topics.push(flat("client", Math.floor(rand() * n), "cmd"));
+  return { subs, topics };
+}
+
+const WORKLOADS = { sites: workload, clients: clientsWorkload };
+
 function heapUsed() {
-  globalThis.gc();
-  globalThis.gc();
+  for (let i = 0; i < 4; i++) globalThis.gc();
   return process.memoryUsage().heapUsed;
 }
 
@@ -110,36 +132,111 @@ function cpuMs() {
 const fmt = (x) => (x >= 1e6 ? `${(x / 1e6).toFixed(2)} M` : x >= 1e3 ? `${(x / 1e3).toFixed(0)} k` : x.toFixed(0));
 const mb = (b) => `${(b / 1048576).toFixed(1)} MB`;
 
+const child = flag("child");
 let sink = 0;
-const rows = [];
-for (const n of sizes) {
-  const { subs, topics } = workload(n);
+if (child === undefined) parent();
+else {
+  const [mode, name, n] = child.split(":");
+  const out = mode === "heap" ? heapChild(name, WORKLOADS[n.split("/")[0]], Number(n.split("/")[1])) : mode === "match" ? matchChild(WORKLOADS[name], Number(n)) : retainedChild();
+  process.stdout.write(`${JSON.stringify(out)}\n`);
+}
+if (sink === 0.5) console.log(sink);
 
-  // Both structures stay alive until both are measured, so that each heap figure is the growth
-  // caused by building that structure alone (a GC between them cannot skew the second one).
+function runChild(spec) {
+  const r = spawnSync(process.execPath, ["--expose-gc", fileURLToPath(import.meta.url), `--child=${spec}`, ...args], {
+    encoding: "utf8",
+    stdio: ["ignore", "pipe", "inherit"],
+    maxBuffer: 1 << 20,
+  });
+  if (r.status !== 0) throw new Error(`child ${spec} failed`);
+  return JSON.parse(r.stdout.trim().split("\n").pop());
+}
+
+function parent() {
+  const only = flag("workloads")?.split(",");
+  const rows = [];
+  for (const name of Object.keys(WORKLOADS)) {
+    if (only !== undefined && !only.includes(name)) continue;
+    for (const n of sizes) {
+      const ours = runChild(`heap:ours:${name}/${n}`);
+      const theirs = runChild(`heap:qlobber:${name}/${n}`);
+      const m = runChild(`match:${name}:${n}`);
+      rows.push({ name, n: ours.subs, ...m, oursInsert: ours.insert, qInsert: theirs.insert, oursHeap: ours.heap, qHeap: theirs.heap });
+    }
+  }
+  console.log(`Topic matching: node ${process.version}, ${os.cpus().length} x ${os.cpus()[0]?.model ?? "?"}, qlobber ${qlobberVersion}, core ${coreDir}`);
+  console.log(
+    "workload | subs     | fan-out | ours match/s | qlobber match/s | ours/qlobber | ours insert/s | qlobber insert/s | ours heap | qlobber heap | ours B/sub | qlobber B/sub",
+  );
+  for (const r of rows) {
+    console.log(
+      [
+        r.name.padEnd(8),
+        String(r.n).padEnd(8),
+        r.fanout.toFixed(1).padStart(7),
+        fmt(r.ours).padStart(12),
+        fmt(r.theirs).padStart(15),
+        `${(r.ours / r.theirs).toFixed(2)} x`.padStart(12),
+        fmt(r.oursInsert).padStart(13),
+        fmt(r.qInsert).padStart(16),
+        mb(r.oursHeap).padStart(9),
+        mb(r.qHeap).padStart(12),
+        String(Math.round(r.oursHeap / r.n)).padStart(10),
+        String(Math.round(r.qHeap / r.n)).padStart(13),
+      ].join(" | "),
+    );
+  }
+  if (!args.includes("--no-retained")) {
+    const r = runChild("retained::");
+    console.log(`\nRetained: ${r.n} retained topics, RetainedIndex.match against a scan with topicMatches`);
+    console.log("filter                  | matches | trie match/s | scan match/s | trie/scan");
+    for (const x of r.rows) {
+      console.log(
+        `${x.filter.padEnd(23)} | ${String(x.count).padStart(7)} | ${fmt(x.trie).padStart(12)} | ${fmt(x.scan).padStart(12)} | ${(x.trie / x.scan).toFixed(0).padStart(7)} x`,
+      );
+    }
+  }
+}
+
+function makeQlobber() {
+  // Configured for MQTT: `+` also matches an empty level.
+  return new Qlobber({ separator: "/", wildcard_one: "+", wildcard_some: "#", match_empty_levels: true });
+}
+
+/** Heap growth and insert rate of one structure, alone in this process. */
+function heapChild(impl, make, n) {
+  const { subs } = make(n);
   const base = heapUsed();
-  let t0 = cpuMs();
-  let tree = new TopicTree();
+  const t0 = cpuMs();
+  let structure;
+  if (impl === "ours") {
+    structure = new TopicTree();
+    for (const [f, c] of subs) structure.add(f, c, 1);
+  } else {
+    structure = makeQlobber();
+    for (const [f, c] of subs) structure.add(f, c);
+  }
+  const insert = subs.length / ((cpuMs() - t0) / 1000);
+  const heap = heapUsed() - base;
+  if (structure === undefined) throw new Error("unreachable");
+  return { subs: subs.length, insert, heap };
+}
+
+/** Match rates of both structures, alternating, best of two runs each. */
+function matchChild(make, n) {
+  const { subs, topics } = make(n);
+  const tree = new TopicTree();
   for (const [f, c] of subs) tree.add(f, c, 1);
-  const oursInsert = n / ((cpuMs() - t0) / 1000);
-  const afterOurs = heapUsed();
-  const oursHeap = afterOurs - base;
-
-  // qlobber, configured for MQTT: `+` matches an empty level as in MQTT.
-  t0 = cpuMs();
-  let q = new Qlobber({ separator: "/", wildcard_one: "+", wildcard_some: "#", match_empty_levels: true });
+  const q = makeQlobber();
   for (const [f, c] of subs) q.add(f, c);
-  const qInsert = n / ((cpuMs() - t0) / 1000);
-  const qHeap = heapUsed() - afterOurs;
-
   let oursVisits = 0;
   for (const t of topics) tree.match(t, () => oursVisits++);
   let qVisits = 0;
   for (const t of topics) qVisits += q.match(t).length;
+  if (oursVisits !== qVisits) throw new Error(`result mismatch at ${n}: ours ${oursVisits}, qlobber ${qVisits}`);
   const visit = (c, qos) => {
     sink += qos;
   };
-  // Alternate the two, twice, and keep each one's best run.
   let ours = 0;
   let theirs = 0;
   for (let round = 0; round < 2; round++) {
@@ -151,56 +248,32 @@ for (const n of sizes) {
       }),
     );
   }
-  const nodes = tree.nodes;
-  tree = undefined;
-  q = undefined;
-
-  if (oursVisits !== qVisits) throw new Error(`result mismatch at ${n}: ours ${oursVisits}, qlobber ${qVisits}`);
-  rows.push({ n, ours, theirs, oursInsert, qInsert, oursHeap, qHeap, fanout: oursVisits / topics.length, nodes });
+  return { ours, theirs, fanout: oursVisits / topics.length, nodes: tree.nodes };
 }
 
-console.log(`Topic matching: node ${process.version}, ${os.cpus().length} x ${os.cpus()[0]?.model ?? "?"}, qlobber ${qlobberVersion}`);
-console.log("subs     | fan-out | ours match/s | qlobber match/s | ours/qlobber | ours insert/s | qlobber insert/s | ours heap | qlobber heap | ours B/sub");
-for (const r of rows) {
-  console.log(
-    [
-      String(r.n).padEnd(8),
-      r.fanout.toFixed(1).padStart(7),
-      fmt(r.ours).padStart(12),
-      fmt(r.theirs).padStart(15),
-      `${(r.ours / r.theirs).toFixed(2)} x`.padStart(12),
-      fmt(r.oursInsert).padStart(13),
-      fmt(r.qInsert).padStart(16),
-      mb(r.oursHeap).padStart(9),
-      mb(r.qHeap).padStart(12),
-      String(Math.round(r.oursHeap / r.n)).padStart(10),
-    ].join(" | "),
-  );
-}
-
-// RetainedIndex: a `+` filter over 100k retained topics, against scanning them all with the predicate.
-{
+/** RetainedIndex: filters over 100k retained topics, against scanning them all with the predicate. */
+function retainedChild() {
   const n = 100_000;
   const index = new RetainedIndex();
   const all = [];
   for (let i = 0; i < n; i++) {
-    const t = `site/${i % 1000}/device/${Math.floor(i / 1000)}/temp`;
+    const t = flat("site", i % 1000, "device", Math.floor(i / 1000), "temp");
     index.set(t, i);
     all.push(t);
   }
-  const filters = ["site/+/device/7/temp", "site/42/device/+/temp", "site/42/#", "site/42/device/7/temp"];
-  console.log(`\nRetained: ${n} retained topics`);
-  console.log("filter                  | matches | trie match/s | scan match/s | trie/scan");
-  for (const f of filters) {
+  const rows = [];
+  for (const filter of ["site/+/device/7/temp", "site/42/device/+/temp", "site/42/#", "site/42/device/7/temp"]) {
     let count = 0;
-    index.match(f, () => count++);
-    const trie = rate([f], (x) => index.match(x, () => sink++), 0.5);
-    const scan = rate([f], (x) => {
-      for (const t of all) if (topicMatches(x, t)) sink++;
-    }, 0.5);
-    console.log(
-      `${f.padEnd(23)} | ${String(count).padStart(7)} | ${fmt(trie).padStart(12)} | ${fmt(scan).padStart(12)} | ${(trie / scan).toFixed(0).padStart(7)} x`,
+    index.match(filter, () => count++);
+    const trie = rate([filter], (x) => index.match(x, () => sink++), 0.5);
+    const scan = rate(
+      [filter],
+      (x) => {
+        for (const t of all) if (topicMatches(x, t)) sink++;
+      },
+      0.5,
     );
+    rows.push({ filter, count, trie, scan });
   }
+  return { n, rows };
 }
-if (sink === 0.5) console.log(sink);

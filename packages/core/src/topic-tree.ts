@@ -9,20 +9,48 @@ const DOLLAR = 36; // "$"
 /** Subscriber lists longer than this get a subscriber -> position Map for add / remove. */
 const INDEX_FROM = 8;
 
-/** One filter level. Every slot is created lazily: a leaf with one subscriber is one object. */
+/** One filter level. Every slot is created lazily: a leaf with one subscriber is one object, and
+ *  a node with one exact child points at it directly (no Map: chains like `client/{id}/cmd`).
+ *  Fields are assigned in the constructor rather than declared with initialisers: Node 20's V8
+ *  builds objects with class-field initialisers markedly slower (measured on insert). */
 class Node<S, V> {
-  /** Exact-level children, by level text. */
-  children: Map<string, Node<S, V>> | undefined = undefined;
+  /** This node's level text in its parent ("+" / "#" for wildcard slots). */
+  declare readonly key: string;
+  /** Exact-level children: the only one itself, or a Map by level text when there are several. */
+  declare children: Node<S, V> | Map<string, Node<S, V>> | undefined;
   /** The `+` child. */
-  plus: Node<S, V> | undefined = undefined;
+  declare plus: Node<S, V> | undefined;
   /** The `#` child: a leaf holding the subscribers of "<this level>/#". */
-  hash: Node<S, V> | undefined = undefined;
+  declare hash: Node<S, V> | undefined;
   /** The filter ending at this node while it has subscribers, else "" (filters are never empty). */
-  filter = "";
+  declare filter: string;
   /** The only subscriber (and its value) while there is one; with two or more all are in `more`. */
-  sub: S | undefined = undefined;
-  val: V | undefined = undefined;
-  more: Subscribers<S, V> | undefined = undefined;
+  declare sub: S | undefined;
+  declare val: V | undefined;
+  declare more: Subscribers<S, V> | undefined;
+
+  constructor(key: string) {
+    this.key = key;
+    this.children = undefined;
+    this.plus = undefined;
+    this.hash = undefined;
+    this.filter = "";
+    this.sub = undefined;
+    this.val = undefined;
+    this.more = undefined;
+  }
+}
+
+/** The exact child of `node` for level `text[start, end)`. A lone child is compared in place,
+ *  without allocating the level's substring. */
+function childAt<S, V>(node: Node<S, V>, text: string, start: number, end: number): Node<S, V> | undefined {
+  const children = node.children;
+  if (children === undefined) return undefined;
+  if (children instanceof Node) {
+    const key = children.key;
+    return key.length === end - start && text.startsWith(key, start) ? children : undefined;
+  }
+  return children.get(text.substring(start, end));
 }
 
 /** Two or more subscribers of one filter: parallel dense arrays, fast to iterate when matching. */
@@ -40,7 +68,7 @@ class Subscribers<S, V> {
 }
 
 export class TopicTree<S, V> {
-  private readonly root = new Node<S, V>();
+  private readonly root = new Node<S, V>("");
   private count = 0;
   private nodeCount = 1;
   // Scratch stacks of match() (node, level start), reused across calls so that matching
@@ -60,25 +88,26 @@ export class TopicTree<S, V> {
       if (n === 1 && filter.charCodeAt(start) === PLUS) {
         let plus = node.plus;
         if (plus === undefined) {
-          node.plus = plus = new Node();
+          node.plus = plus = new Node("+");
           this.nodeCount++;
         }
         node = plus;
       } else if (n === 1 && filter.charCodeAt(start) === HASH) {
         let hash = node.hash;
         if (hash === undefined) {
-          node.hash = hash = new Node();
+          node.hash = hash = new Node("#");
           this.nodeCount++;
         }
         node = hash;
       } else {
-        const level = filter.substring(start, end);
-        let children = node.children;
-        if (children === undefined) node.children = children = new Map();
-        let child = children.get(level);
+        let child = childAt(node, filter, start, end);
         if (child === undefined) {
-          children.set(level, (child = new Node()));
+          child = new Node(filter.substring(start, end));
           this.nodeCount++;
+          const children = node.children;
+          if (children === undefined) node.children = child;
+          else if (children instanceof Node) node.children = new Map([[children.key, children], [child.key, child]]);
+          else children.set(child.key, child);
         }
         node = child;
       }
@@ -91,18 +120,7 @@ export class TopicTree<S, V> {
 
   /** The value of `subscriber`'s subscription to `filter`, if any. */
   get(filter: string, subscriber: S): V | undefined {
-    let node: Node<S, V> | undefined = this.root;
-    const len = filter.length;
-    let start = 0;
-    while (start <= len && node !== undefined) {
-      let end = filter.indexOf("/", start);
-      if (end === -1) end = len;
-      const n = end - start;
-      if (n === 1 && filter.charCodeAt(start) === PLUS) node = node.plus;
-      else if (n === 1 && filter.charCodeAt(start) === HASH) node = node.hash;
-      else node = node.children?.get(filter.substring(start, end));
-      start = end + 1;
-    }
+    const node = this.find(filter, undefined);
     if (node === undefined || node.filter === "") return undefined;
     const more = node.more;
     if (more === undefined) return node.sub === subscriber ? node.val : undefined;
@@ -114,38 +132,47 @@ export class TopicTree<S, V> {
    *  empty are pruned, so that a tree whose subscriptions are all removed is back to one node. */
   remove(filter: string, subscriber: S): boolean {
     const path: Node<S, V>[] = [];
-    const keys: string[] = [];
+    let node = this.find(filter, path);
+    if (node === undefined || !removeSubscriber(node, subscriber)) return false;
+    this.count--;
+    // Prune bottom-up while the node holds nothing; path[i] is the parent of the node at depth i+1.
+    for (let i = path.length - 1; i >= 0; i--) {
+      if (node.filter !== "" || node.children !== undefined || node.plus !== undefined || node.hash !== undefined) break;
+      this.nodeCount--;
+      const parent: Node<S, V> = path[i]!;
+      if (parent.plus === node) parent.plus = undefined;
+      else if (parent.hash === node) parent.hash = undefined;
+      else {
+        const children = parent.children;
+        if (children === node) parent.children = undefined;
+        else if (children instanceof Map) {
+          children.delete(node.key);
+          // Back to the lone-child form, so that memory recovers as subscriptions go.
+          if (children.size === 1) parent.children = children.values().next().value;
+        }
+      }
+      node = parent;
+    }
+    return true;
+  }
+
+  /** The node where `filter` ends, if it exists; pushes the nodes above it onto `path`. */
+  private find(filter: string, path: Node<S, V>[] | undefined): Node<S, V> | undefined {
     let node: Node<S, V> | undefined = this.root;
     const len = filter.length;
     let start = 0;
     while (start <= len) {
       let end = filter.indexOf("/", start);
       if (end === -1) end = len;
-      const level = filter.substring(start, end);
-      path.push(node);
-      keys.push(level);
-      node = level === "+" ? node.plus : level === "#" ? node.hash : node.children?.get(level);
-      if (node === undefined) return false;
+      const n = end - start;
+      path?.push(node);
+      if (n === 1 && filter.charCodeAt(start) === PLUS) node = node.plus;
+      else if (n === 1 && filter.charCodeAt(start) === HASH) node = node.hash;
+      else node = childAt(node, filter, start, end);
+      if (node === undefined) return undefined;
       start = end + 1;
     }
-    if (!removeSubscriber(node, subscriber)) return false;
-    this.count--;
-    // Prune bottom-up while the node holds nothing.
-    for (let i = path.length - 1; i >= 0; i--) {
-      if (node.filter !== "" || node.children !== undefined || node.plus !== undefined || node.hash !== undefined) break;
-      this.nodeCount--;
-      const parent: Node<S, V> = path[i]!;
-      const key = keys[i]!;
-      if (key === "+") parent.plus = undefined;
-      else if (key === "#") parent.hash = undefined;
-      else {
-        const children = parent.children!;
-        children.delete(key);
-        if (children.size === 0) parent.children = undefined;
-      }
-      node = parent;
-    }
-    return true;
+    return node;
   }
 
   /** Calls `visit` once per (subscriber, filter) pair whose filter matches `topic`
@@ -173,8 +200,7 @@ export class TopicTree<S, V> {
       } else {
         let end = topic.indexOf("/", start);
         if (end === -1) end = len;
-        const children = node.children;
-        if (children !== undefined) next = children.get(topic.substring(start, end));
+        next = childAt(node, topic, start, end);
         const plus = node.plus;
         if (plus !== undefined && !(dollar && node === root)) {
           if (next === undefined) next = plus;
