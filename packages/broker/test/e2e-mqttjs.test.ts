@@ -4,7 +4,9 @@ import { execFileSync } from "node:child_process";
 import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import * as net from "node:net";
 import mqtt from "mqtt";
+import { encode } from "@harbormq/codec";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createBroker, type HarborBroker } from "@harbormq/broker";
 import { tcpTransport, tlsTransport } from "@harbormq/transport-tcp";
@@ -109,5 +111,42 @@ describe("createBroker().listen()", () => {
     await expect(clash.listen()).rejects.toThrow(/EADDRINUSE/);
     expect(clash.addresses().filter((a) => a.transport === "ws")).toEqual([]);
     await clash.close();
+  });
+});
+
+describe("a TCP subscriber that stops reading", () => {
+  it("costs bounded driver memory while an mqtt.js subscriber gets every message", async () => {
+    const port = broker.addresses().find((a) => a.transport === "tcp")!.port;
+    // A raw client: CONNECT + SUBSCRIBE, then it never reads again.
+    const stalled = net.connect(port, "127.0.0.1");
+    await new Promise((resolve) => stalled.once("connect", resolve));
+    stalled.write(encode({ type: "connect", protocolName: "MQTT", protocolVersion: 4, clean: true, keepAlive: 0,
+      clientId: "stalled", will: undefined, username: undefined, password: undefined, properties: {} }, 4));
+    stalled.write(encode({ type: "subscribe", packetId: 1, properties: {},
+      subscriptions: [{ topicFilter: "flood/#", qos: 1, noLocal: false, retainAsPublished: false, retainHandling: 0 }] }, 4));
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    stalled.pause();
+    const healthy = await mqtt.connectAsync(urls.tcp!, { clientId: "healthy", reconnectPeriod: 0 });
+    let received = 0;
+    healthy.on("message", () => received++);
+    await healthy.subscribeAsync("flood/#", { qos: 0 });
+    const pub = await mqtt.connectAsync(urls.tcp!, { clientId: "flooder", reconnectPeriod: 0 });
+    const payload = Buffer.alloc(16 * 1024);
+    const total = 1500; // 24 MiB, far beyond socket buffers
+    let peak = 0;
+    for (let i = 0; i < total; i++) {
+      pub.publish(`flood/${i}`, payload, { qos: (i % 2) as 0 | 1 });
+      if (i % 50 === 49) {
+        await new Promise((resolve) => setImmediate(resolve));
+        peak = Math.max(peak, broker.stats.bufferedBytes);
+      }
+    }
+    await expect.poll(() => received, { timeout: 15_000 }).toBe(total);
+    peak = Math.max(peak, broker.stats.bufferedBytes);
+    // Budget (1 MiB) + the in-flight window of QoS 1 (20 x 16 KiB) + one turn of slack.
+    expect(peak).toBeLessThan(4 * 1024 * 1024);
+    expect(broker.sessionStats("stalled")!.queued).toBeLessThanOrEqual(broker.config.maxQueuedMessages);
+    stalled.destroy();
+    await Promise.all([healthy.endAsync(), pub.endAsync()]);
   });
 });
