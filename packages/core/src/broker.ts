@@ -598,7 +598,8 @@ export class Broker {
     if (persistent) this.putSessionMeta(session);
     // [MQTT-3.2.0-1] [MQTT-3.1.4-4] CONNACK 0 is the first packet the client gets.
     const props: Properties = p.protocolVersion === 5 && assigned ? { assignedClientIdentifier: clientId } : P.NO_PROPERTIES;
-    this.send(conn, P.connack(sessionPresent, 0, props));
+    // MQTT 3.1 (level 3) has no session present flag: the byte is reserved.
+    this.send(conn, P.connack(sessionPresent && p.protocolVersion !== 3, 0, props));
     this.observe({ type: "client-connected", conn: conn.id, clientId, remote: conn.remote, protocolVersion: p.protocolVersion, clean: p.clean, sessionPresent, keepAlive: p.keepAlive });
     this.armKeepAlive(conn);
     this.resume(session, conn);

@@ -66,6 +66,12 @@ describe("MQTT 3.1.1", () => {
       const sim = new Sim();
       expect(sim.connect("c1", { version: 3, clientId: "a-rather-long-client-identifier-for-3.1" })).toMatchObject({ reasonCode: 0 });
       expect(sim.connect("c2", { version: 3, clientId: "" })).toMatchObject({ reasonCode: 2 });
+      sim.disconnect("c1");
+      // 3.1 CONNACK has no session present flag (reserved byte)
+      expect(sim.connect("c3", { version: 3, clientId: "p31", clean: false })).toMatchObject({ sessionPresent: false });
+      sim.disconnect("c3");
+      expect(sim.connect("c3", { version: 3, clientId: "p31", clean: false })).toMatchObject({ sessionPresent: false, reasonCode: 0 });
+      expect(sim.eventsOf("client-connected").at(-1)).toMatchObject({ sessionPresent: true });
     });
 
     it("closes a connection that sends no CONNECT within connectTimeout", () => {

@@ -1,8 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { Sim, dec } from "./sim.js";
 
-describe("smoke", () => {
-  it("routes a QoS 1 message to an offline persistent session and delivers it on reconnect", () => {
+describe("MQTT 3.1.1", () => {
+  it("[MQTT-7.0.0-2] needs no extension: a plain client gets its persistent session across reconnect and restart; routes a QoS 1 message to an offline persistent session and delivers it on reconnect", () => {
     const sim = new Sim();
     expect(sim.connect("sub", { clean: false })).toMatchObject({ sessionPresent: false, reasonCode: 0 });
     sim.subscribe("sub", [["a/b", 1]]);
