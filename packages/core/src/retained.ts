@@ -6,16 +6,20 @@ const PLUS = 43; // "+"
 const HASH = 35; // "#"
 const DOLLAR = 36; // "$"
 
-/** One topic level. Fields are assigned in the constructor (faster than class-field
- *  initialisers on Node 20, see topic-tree.ts). */
+/** One topic level. As in topic-tree.ts, a lone child is pointed at directly (no Map), and
+ *  fields are assigned in the constructor (faster than class-field initialisers on Node 20). */
 class Node<M> {
-  declare children: Map<string, Node<M>> | undefined;
+  /** This node's level text in its parent. */
+  declare readonly key: string;
+  /** The only child itself, or a Map by level text when there are several. */
+  declare children: Node<M> | Map<string, Node<M>> | undefined;
   /** The topic ending at this node when it holds a message. */
   declare topic: string;
   declare message: M | undefined;
   declare has: boolean;
 
-  constructor() {
+  constructor(key: string) {
+    this.key = key;
     this.children = undefined;
     this.topic = "";
     this.message = undefined;
@@ -23,8 +27,19 @@ class Node<M> {
   }
 }
 
+/** The child of `node` for level `text[start, end)`; a lone child is compared in place. */
+function childAt<M>(node: Node<M>, text: string, start: number, end: number): Node<M> | undefined {
+  const children = node.children;
+  if (children === undefined) return undefined;
+  if (children instanceof Node) {
+    const key = children.key;
+    return key.length === end - start && text.startsWith(key, start) ? children : undefined;
+  }
+  return children.get(text.substring(start, end));
+}
+
 export class RetainedIndex<M> {
-  private readonly root = new Node<M>();
+  private readonly root = new Node<M>("");
   private count = 0;
   private nodeCount = 1;
 
@@ -36,13 +51,14 @@ export class RetainedIndex<M> {
     while (start <= len) {
       let end = topic.indexOf("/", start);
       if (end === -1) end = len;
-      const level = topic.substring(start, end);
-      let children = node.children;
-      if (children === undefined) node.children = children = new Map();
-      let child = children.get(level);
+      let child = childAt(node, topic, start, end);
       if (child === undefined) {
-        children.set(level, (child = new Node()));
+        child = new Node(topic.substring(start, end));
         this.nodeCount++;
+        const children = node.children;
+        if (children === undefined) node.children = child;
+        else if (children instanceof Node) node.children = new Map([[children.key, children], [child.key, child]]);
+        else children.set(child.key, child);
       }
       node = child;
       start = end + 1;
@@ -58,38 +74,29 @@ export class RetainedIndex<M> {
   /** Deletes the retained message of `topic`; true when there was one. Empty nodes are pruned. */
   delete(topic: string): boolean {
     const path: Node<M>[] = [];
-    const keys: string[] = [];
-    let node: Node<M> | undefined = this.root;
-    const len = topic.length;
-    let start = 0;
-    while (start <= len) {
-      let end = topic.indexOf("/", start);
-      if (end === -1) end = len;
-      const level = topic.substring(start, end);
-      path.push(node);
-      keys.push(level);
-      node = node.children?.get(level);
-      if (node === undefined) return false;
-      start = end + 1;
-    }
-    if (!node.has) return false;
+    let node = this.find(topic, path);
+    if (node === undefined || !node.has) return false;
     node.has = false;
     node.message = undefined;
     node.topic = "";
     this.count--;
+    // path[i] is the parent of the node at depth i+1.
     for (let i = path.length - 1; i >= 0 && !node.has && node.children === undefined; i--) {
       const parent: Node<M> = path[i]!;
-      const children = parent.children!;
-      children.delete(keys[i]!);
+      const children = parent.children;
+      if (children === node) parent.children = undefined;
+      else if (children instanceof Map) {
+        children.delete(node.key);
+        if (children.size === 1) parent.children = children.values().next().value;
+      }
       this.nodeCount--;
-      if (children.size === 0) parent.children = undefined;
       node = parent;
     }
     return true;
   }
 
   get(topic: string): M | undefined {
-    const node = this.find(topic);
+    const node = this.find(topic, undefined);
     return node !== undefined && node.has ? node.message : undefined;
   }
 
@@ -98,46 +105,40 @@ export class RetainedIndex<M> {
    *  `visit` must not set or delete retained messages of this index. */
   match(filter: string, visit: (topic: string, message: M) => void): void {
     const len = filter.length;
+    const root = this.root;
     // Explicit stack of (node, filter level start): no recursion depth limit on long filters.
-    const nodes: Node<M>[] = [this.root];
+    const nodes: Node<M>[] = [root];
     const positions: number[] = [0];
     for (;;) {
-      const node = nodes.pop();
+      let node = nodes.pop();
       if (node === undefined) return;
       let start = positions.pop()!;
-      let cur: Node<M> | undefined = node;
-      while (cur !== undefined) {
-        const atRoot = cur === this.root;
+      while (node !== undefined) {
         if (start > len) {
           // The filter is consumed: the topic ending here matches.
-          if (cur.has) visit(cur.topic, cur.message as M);
+          if (node.has) visit(node.topic, node.message as M);
           break;
         }
         let end = filter.indexOf("/", start);
         if (end === -1) end = len;
         const n = end - start;
-        const children: Map<string, Node<M>> | undefined = cur.children;
+        const atRoot = node === root;
         if (n === 1 && filter.charCodeAt(start) === HASH) {
-          // `#` matches this level (the parent: "sport/#" matches "sport") and everything below.
-          if (!atRoot && cur.has) visit(cur.topic, cur.message as M);
-          if (children !== undefined) {
-            for (const [key, child] of children) {
-              if (atRoot && key.charCodeAt(0) === DOLLAR) continue; // [MQTT-4.7.2-1]
-              visitSubtree(child, visit);
-            }
-          }
+          // `#` matches this level (the parent: "sport/#" matches "sport") and everything below;
+          // the root holds no topic (topics have at least one character, [MQTT-4.7.3-1]).
+          if (node.has) visit(node.topic, node.message as M);
+          forEachChild(node, atRoot, (child) => visitSubtree(child, visit));
           break;
         }
-        if (children === undefined) break;
         if (n === 1 && filter.charCodeAt(start) === PLUS) {
-          for (const [key, child] of children) {
-            if (atRoot && key.charCodeAt(0) === DOLLAR) continue; // [MQTT-4.7.2-1]
+          const next = end + 1;
+          forEachChild(node, atRoot, (child) => {
             nodes.push(child);
-            positions.push(end + 1);
-          }
+            positions.push(next);
+          });
           break;
         }
-        cur = children.get(filter.substring(start, end));
+        node = childAt(node, filter, start, end);
         start = end + 1;
       }
     }
@@ -157,28 +158,50 @@ export class RetainedIndex<M> {
     const stack: Node<M>[] = [this.root];
     for (let node = stack.pop(); node !== undefined; node = stack.pop()) {
       if (node.has) yield node.message as M;
-      if (node.children !== undefined) for (const child of node.children.values()) stack.push(child);
+      pushChildren(node, stack);
     }
   }
 
-  private find(topic: string): Node<M> | undefined {
+  private find(topic: string, path: Node<M>[] | undefined): Node<M> | undefined {
     let node: Node<M> | undefined = this.root;
     const len = topic.length;
     let start = 0;
-    while (start <= len && node !== undefined) {
+    while (start <= len) {
       let end = topic.indexOf("/", start);
       if (end === -1) end = len;
-      node = node.children?.get(topic.substring(start, end));
+      path?.push(node);
+      node = childAt(node, topic, start, end);
+      if (node === undefined) return undefined;
       start = end + 1;
     }
     return node;
   }
 }
 
+/** Calls `fn` for each child; at the root, skips the levels starting with `$` ([MQTT-4.7.2-1]:
+ *  reached through a wildcard, they must not match). Retained matching runs once per
+ *  subscription, not per message: a closure here is not on the publish hot path. */
+function forEachChild<M>(node: Node<M>, atRoot: boolean, fn: (child: Node<M>) => void): void {
+  const children = node.children;
+  if (children === undefined) return;
+  if (children instanceof Node) {
+    if (!(atRoot && children.key.charCodeAt(0) === DOLLAR)) fn(children);
+    return;
+  }
+  for (const child of children.values()) if (!(atRoot && child.key.charCodeAt(0) === DOLLAR)) fn(child);
+}
+
+function pushChildren<M>(node: Node<M>, stack: Node<M>[]): void {
+  const children = node.children;
+  if (children === undefined) return;
+  if (children instanceof Node) stack.push(children);
+  else for (const child of children.values()) stack.push(child);
+}
+
 function visitSubtree<M>(node: Node<M>, visit: (topic: string, message: M) => void): void {
   const stack: Node<M>[] = [node];
   for (let cur = stack.pop(); cur !== undefined; cur = stack.pop()) {
     if (cur.has) visit(cur.topic, cur.message as M);
-    if (cur.children !== undefined) for (const child of cur.children.values()) stack.push(child);
+    pushChildren(cur, stack);
   }
 }
