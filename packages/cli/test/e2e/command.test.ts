@@ -139,6 +139,19 @@ describe("harbormq command", () => {
     expect(broker.lines.map((l) => l.event)).toEqual(expect.arrayContaining(["listening", "started", "client-connected", "client-disconnected", "shutdown", "stopped"]));
   });
 
+  it("SIGTERM closes connected clients (MQTT 5: DISCONNECT 0x8b server shutting down) and exits 0", async () => {
+    const broker = await startBroker();
+    const v5 = await mqttClient(broker.url, { clientId: "shutdown-v5", protocolVersion: 5 });
+    const v3 = await mqttClient(broker.url, { clientId: "shutdown-v3" });
+    const disconnect = new Promise<number | undefined>((resolve) => v5.mqtt.once("disconnect", (p) => resolve(p.reasonCode)));
+    expect(await broker.stop("SIGTERM")).toBe(0);
+    expect(await disconnect).toBe(0x8b);
+    await Promise.all([v5.closed(), v3.closed()]);
+    const stopped = broker.lines.findIndex((l) => l.event === "stopped");
+    const closes = broker.lines.filter((l, i) => l.event === "client-disconnected" && i < stopped).map((l) => l["id"]);
+    expect(closes.sort()).toEqual(["shutdown-v3", "shutdown-v5"]);
+  });
+
   it("[MQTT-3.1.2-4] [MQTT-4.1.0-1] with --data, a persistent session and its queued message survive a restart", async () => {
     const dir = tempDir();
     try {
