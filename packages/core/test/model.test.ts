@@ -491,5 +491,5 @@ describe("MQTT 3.1.1", () => {
     // The runs must exercise what they claim to.
     expect(stats.expected).toBeGreaterThan(50);
     expect(stats.crashes).toBeGreaterThan(20);
-  });
+  }, 600_000);
 });
