@@ -318,7 +318,10 @@ export class Driver {
             type: "authed",
             op: action.op,
             verdict: { ok: true },
-            granted: answers.map((a, i) => (a === true ? subs[i]!.qos : a === false ? 0x80 : a)),
+            // A hook may lower the QoS, never raise it above what was asked.
+            granted: answers.map((a, i) =>
+              a === true ? subs[i]!.qos : a === false ? 0x80 : a < 0x80 ? Math.min(a, subs[i]!.qos) : a,
+            ),
           }),
           () => ({ type: "authed", op: action.op, verdict: { ok: true }, granted: subs.map(() => 0x80) }),
         );
