@@ -289,6 +289,35 @@ describe("driver with the real core", () => {
     expect(() => transport.connect()).toThrow();
   });
 
+  it("pages a long offline queue back in from the store (load -> loaded) in order", async () => {
+    const { broker, store, transport } = await start({ config: { queueWindow: 5, maxInflight: 3 } });
+    const loads: number[] = [];
+    const load = store.load.bind(store);
+    store.load = (clientId, afterSeq, max) => {
+      loads.push(afterSeq);
+      return load(clientId, afterSeq, max);
+    };
+    const sub = await client(transport, "pager", { clean: false });
+    sub.send(subscribe("page/#", 1));
+    await until(() => sub.count("suback") === 1);
+    sub.send({ type: "disconnect", reasonCode: 0, properties: {} });
+    await until(() => sub.closed);
+    const pub = await client(transport, "pub");
+    for (let i = 1; i <= 30; i++) pub.send(publish(`page/${i}`, `${i}`, 1, i));
+    await until(() => pub.count("puback") === 30, "pubacks");
+    const back = await client(transport, "pager", { clean: false });
+    // Acknowledge as they come so the in-flight window keeps moving.
+    let acked = 0;
+    await until(() => {
+      for (const p of back.publishes().slice(acked)) back.send(puback(p.packetId!));
+      acked = back.publishes().length;
+      return acked === 30;
+    }, "all 30 delivered");
+    expect(back.publishes().map((p) => p.topic)).toEqual(Array.from({ length: 30 }, (_, i) => `page/${i + 1}`));
+    expect(loads.length).toBeGreaterThan(0);
+    await broker.close();
+  });
+
   it("shutdown cuts off a client that does not take its last bytes within shutdownTimeout", async () => {
     const { broker, transport } = await start({ shutdownTimeout: 100, highWaterMark: 1024 });
     const stuck = await client(transport, "stuck");
