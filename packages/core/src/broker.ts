@@ -229,7 +229,7 @@ export class Broker {
         s.subscriptions.set(sub.filter, sub);
         this.tree.add(sub.filter, s, sub);
       }
-      for (const id of r.qos2) s.qos2In.set(id, 0);
+      for (const id of r.qos2) s.qos2Set(id, 0);
       const q = s.queue;
       for (const stored of r.queueHead) {
         const e = entryFromStored(stored);
@@ -777,7 +777,7 @@ export class Broker {
     this.totals.messagesIn++;
     if (p.qos === 2) {
       const id = p.packetId!;
-      const recorded = session.qos2In.get(id);
+      const recorded = session.qos2Get(id);
       if (recorded !== undefined) {
         // [MQTT-4.3.3-2] a duplicate before PUBREL is not routed again, only answered with PUBREC.
         const waiting = this.ops.get(recorded);
@@ -808,9 +808,9 @@ export class Broker {
     } else if (p.qos === 2) {
       const id = p.packetId!;
       if (session.persistent) {
-        session.qos2In.set(id, this.currentOp());
+        session.qos2Set(id, this.currentOp());
         this.write({ op: "qos2-put", clientId, packetId: id });
-      } else session.qos2In.set(id, 0);
+      } else session.qos2Set(id, 0);
       this.ackAfterStore(conn, P.pubrec(id)); // [MQTT-4.3.3-2]
     }
   }
@@ -818,7 +818,7 @@ export class Broker {
   private onPubrel(conn: Connection, id: number): void {
     const session = conn.session!;
     // [MQTT-4.3.3-2] PUBREL releases the id; PUBCOMP answers also an unknown id.
-    if (session.qos2In.delete(id) && session.persistent) this.write({ op: "qos2-delete", clientId: session.clientId, packetId: id });
+    if (session.qos2Delete(id) && session.persistent) this.write({ op: "qos2-delete", clientId: session.clientId, packetId: id });
     this.ackAfterStore(conn, P.pubcomp(id));
   }
 

@@ -6,43 +6,44 @@ export const MAX_PACKET_ID = 65_535;
 
 /** Packet ids in use by one session, allocated round robin (1..65535, wrapping), skipping ids in use. */
 export class PacketIds<T> {
-  private readonly inUse = new Map<number, T>();
+  private inUse: Map<number, T> | undefined = undefined; // allocated on first use (idle sessions stay small)
   private next = 1;
 
   /** Allocates a free id for `value`, or undefined when all 65535 are in use. */
   allocate(value: T): number | undefined {
-    if (this.inUse.size >= MAX_PACKET_ID) return undefined;
+    const inUse = (this.inUse ??= new Map());
+    if (inUse.size >= MAX_PACKET_ID) return undefined;
     let id = this.next;
-    while (this.inUse.has(id)) id = id === MAX_PACKET_ID ? 1 : id + 1;
-    this.inUse.set(id, value);
+    while (inUse.has(id)) id = id === MAX_PACKET_ID ? 1 : id + 1;
+    inUse.set(id, value);
     this.next = id === MAX_PACKET_ID ? 1 : id + 1;
     return id;
   }
 
   /** Marks `id` as used (a restored or resent in-flight message keeps its id). */
   claim(id: number, value: T): void {
-    this.inUse.set(id, value);
+    (this.inUse ??= new Map()).set(id, value);
   }
 
   get(id: number): T | undefined {
-    return this.inUse.get(id);
+    return this.inUse?.get(id);
   }
 
   has(id: number): boolean {
-    return this.inUse.has(id);
+    return this.inUse !== undefined && this.inUse.has(id);
   }
 
   /** Frees `id`; true when it was in use. */
   release(id: number): boolean {
-    return this.inUse.delete(id);
+    return this.inUse !== undefined && this.inUse.delete(id);
   }
 
   get size(): number {
-    return this.inUse.size;
+    return this.inUse === undefined ? 0 : this.inUse.size;
   }
 
   clear(): void {
-    this.inUse.clear();
+    this.inUse = undefined;
   }
 }
 

@@ -14,7 +14,19 @@ export class Session {
   readonly inflight: InflightWindow<QueueEntry>;
   /** Incoming QoS 2 ids accepted and not yet released ([MQTT-4.3.3-2]) -> the persist op that
    *  recorded them (a duplicate PUBLISH waits for that op before its PUBREC). */
-  readonly qos2In = new Map<number, OpId>();
+  private qos2?: Map<number, OpId>; // allocated on first use: most sessions never receive QoS 2
+
+  qos2Get(id: number): OpId | undefined {
+    return this.qos2?.get(id);
+  }
+
+  qos2Set(id: number, op: OpId): void {
+    (this.qos2 ??= new Map()).set(id, op);
+  }
+
+  qos2Delete(id: number): boolean {
+    return this.qos2 !== undefined && this.qos2.delete(id);
+  }
   dropped = 0;
   /** Bumped on every attach / detach: a session-expiry timer armed under another generation is stale. */
   gen = 0;
