@@ -1,6 +1,7 @@
 // Crash safety of the store alone: a child process applies writes as fast as it can, printing each
 // write once apply() resolved, and is killed with SIGKILL. Every write it printed is in the
 // database afterwards (and nothing half-applied is). The broker-level torture test lives elsewhere.
+import "./native.js";
 import { spawn } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";

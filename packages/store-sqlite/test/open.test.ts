@@ -1,4 +1,5 @@
 // Opening a data directory: lock, format version, corruption, options, group commit, indexes.
+import "./native.js";
 import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
