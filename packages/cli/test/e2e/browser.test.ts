@@ -37,65 +37,67 @@ const page = `<!doctype html>
     client.publish(topic, text, { qos: 1 }, (err) => (err ? reject(String(err)) : resolve(true))));
 </script>`;
 
-describe.skipIf(!existsSync(chromiumPath))("mqtt.js in headless Chromium over WebSocket (harbormq process)", () => {
-  let broker: BrokerProcess;
-  let server: http.Server;
-  let browser: Browser;
-  let pageUrl: string;
+describe("MQTT 3.1.1", () => {
+    describe.skipIf(!existsSync(chromiumPath))("mqtt.js in headless Chromium over WebSocket (harbormq process)", () => {
+    let broker: BrokerProcess;
+    let server: http.Server;
+    let browser: Browser;
+    let pageUrl: string;
 
-  beforeAll(async () => {
-    server = http.createServer((req, res) => {
-      if (req.url?.startsWith("/mqtt.min.js")) {
-        res.writeHead(200, { "content-type": "text/javascript" }).end(readFileSync(bundle));
-      } else if (req.url === "/" || req.url?.startsWith("/?")) {
-        res.writeHead(200, { "content-type": "text/html" }).end(page);
-      } else {
-        res.writeHead(404).end();
-      }
+    beforeAll(async () => {
+      server = http.createServer((req, res) => {
+        if (req.url?.startsWith("/mqtt.min.js")) {
+          res.writeHead(200, { "content-type": "text/javascript" }).end(readFileSync(bundle));
+        } else if (req.url === "/" || req.url?.startsWith("/?")) {
+          res.writeHead(200, { "content-type": "text/html" }).end(page);
+        } else {
+          res.writeHead(404).end();
+        }
+      });
+      const [b] = await Promise.all([
+        startBroker({ ws: true }),
+        new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve)),
+      ]);
+      broker = b;
+      const { port } = server.address() as AddressInfo;
+      pageUrl = `http://127.0.0.1:${port}/?broker=${encodeURIComponent(`ws://127.0.0.1:${broker.wsPort}/mqtt`)}`;
+      browser = await chromium.launch({
+        executablePath: chromiumPath,
+        args: [
+          "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+          "--disable-component-update", "--disable-sync", "--no-first-run",
+        ],
+      });
     });
-    const [b] = await Promise.all([
-      startBroker({ ws: true }),
-      new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve)),
-    ]);
-    broker = b;
-    const { port } = server.address() as AddressInfo;
-    pageUrl = `http://127.0.0.1:${port}/?broker=${encodeURIComponent(`ws://127.0.0.1:${broker.wsPort}/mqtt`)}`;
-    browser = await chromium.launch({
-      executablePath: chromiumPath,
-      args: [
-        "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run",
-      ],
+
+    afterAll(async () => {
+      await browser?.close();
+      server?.close();
+      const code = await broker?.stop();
+      if (!reference) expect(code).toBe(0);
     });
-  });
 
-  afterAll(async () => {
-    await browser?.close();
-    server?.close();
-    const code = await broker?.stop();
-    if (!reference) expect(code).toBe(0);
-  });
+    it("[MQTT-6.0.0-4] connects, subscribes, receives and publishes", async () => {
+      const tab = await browser.newPage();
+      await tab.goto(pageUrl);
+      await tab.waitForFunction(() => (window as unknown as { ready: boolean; failure?: string }).ready || (window as unknown as { failure?: string }).failure !== undefined, undefined, { timeout: 10_000 });
+      expect(await tab.evaluate(() => (window as unknown as { failure?: string }).failure)).toBeUndefined();
 
-  it("[MQTT-6.0.0-4] connects, subscribes, receives and publishes", async () => {
-    const tab = await browser.newPage();
-    await tab.goto(pageUrl);
-    await tab.waitForFunction(() => (window as unknown as { ready: boolean; failure?: string }).ready || (window as unknown as { failure?: string }).failure !== undefined, undefined, { timeout: 10_000 });
-    expect(await tab.evaluate(() => (window as unknown as { failure?: string }).failure)).toBeUndefined();
+      await mosquittoPub(broker.port, ["-q", "1", "-t", "browser/in", "-m", "hello browser"]);
+      await tab.waitForFunction(() => (window as unknown as { got: unknown[] }).got.length >= 1, undefined, { timeout: 10_000 });
+      expect(await tab.evaluate(() => (window as unknown as { got: unknown[] }).got)).toEqual([
+        { topic: "browser/in", payload: "hello browser", qos: 1 },
+      ]);
 
-    await mosquittoPub(broker.port, ["-q", "1", "-t", "browser/in", "-m", "hello browser"]);
-    await tab.waitForFunction(() => (window as unknown as { got: unknown[] }).got.length >= 1, undefined, { timeout: 10_000 });
-    expect(await tab.evaluate(() => (window as unknown as { got: unknown[] }).got)).toEqual([
-      { topic: "browser/in", payload: "hello browser", qos: 1 },
-    ]);
-
-    const outside = await mqttClient(broker.url);
-    await outside.mqtt.subscribeAsync("browser/out", { qos: 1 });
-    await tab.evaluate(() => (window as unknown as { publishFromPage(t: string, p: string): Promise<boolean> }).publishFromPage("browser/out", "hello node"));
-    expect((await outside.waitFor(1))[0]).toMatchObject({ topic: "browser/out", payload: "hello node" });
-    await outside.end();
-    await tab.close();
-    if (reference) return;
-    const connected = await broker.waitForLine("the browser's connect", (l) => l.event === "client-connected" && l["id"] === "browser-1");
-    expect(String(connected["remote"])).toMatch(/^ws:\/\//);
+      const outside = await mqttClient(broker.url);
+      await outside.mqtt.subscribeAsync("browser/out", { qos: 1 });
+      await tab.evaluate(() => (window as unknown as { publishFromPage(t: string, p: string): Promise<boolean> }).publishFromPage("browser/out", "hello node"));
+      expect((await outside.waitFor(1))[0]).toMatchObject({ topic: "browser/out", payload: "hello node" });
+      await outside.end();
+      await tab.close();
+      if (reference) return;
+      const connected = await broker.waitForLine("the browser's connect", (l) => l.event === "client-connected" && l["id"] === "browser-1");
+      expect(String(connected["remote"])).toMatch(/^ws:\/\//);
+    });
   });
 });
