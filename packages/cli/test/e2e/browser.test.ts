@@ -38,7 +38,7 @@ const page = `<!doctype html>
 </script>`;
 
 describe("MQTT 3.1.1", () => {
-    describe.skipIf(!existsSync(chromiumPath))("mqtt.js in headless Chromium over WebSocket (harbormq process)", () => {
+  describe.skipIf(!existsSync(chromiumPath))("mqtt.js in headless Chromium over WebSocket (harbormq process)", () => {
     let broker: BrokerProcess;
     let server: http.Server;
     let browser: Browser;

@@ -58,7 +58,7 @@ function startCommand(file: string, args: string[], ready: string) {
 }
 
 describe("MQTT 3.1.1", () => {
-    describe("real clients over TCP, TLS and WebSocket (harbormq process)", () => {
+  describe("real clients over TCP, TLS and WebSocket (harbormq process)", () => {
     let broker: BrokerProcess;
     let certs: { cert: string; key: string };
     const dir = tempDir();

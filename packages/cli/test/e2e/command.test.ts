@@ -39,7 +39,7 @@ function listeningOn(port: number): Promise<boolean> {
 }
 
 describe("MQTT 3.1.1", () => {
-    describe("harbormq command", () => {
+  describe("harbormq command", () => {
     it("--help prints the flags and exits 0", async () => {
       const r = await runCommand(["--help"]);
       expect(r.code).toBe(0);

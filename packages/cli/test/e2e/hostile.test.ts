@@ -6,7 +6,7 @@ import { mqttClient, pk, rawClient, reference, startBroker } from "./harness.js"
 import type { BrokerProcess, Client, LogLine, RawClient } from "./harness.js";
 
 describe("MQTT 3.1.1", () => {
-    describe("hostile input (harbormq process)", () => {
+  describe("hostile input (harbormq process)", () => {
     let broker: BrokerProcess;
     let subscriber: Client;
     let publisher: Client;

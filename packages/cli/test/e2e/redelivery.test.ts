@@ -16,7 +16,7 @@ async function session(port: number, clientId: string, sessionPresent: boolean):
 }
 
 describe("MQTT 3.1.1", () => {
-    describe("interrupted flows resume after reconnect (harbormq process, raw codec client)", () => {
+  describe("interrupted flows resume after reconnect (harbormq process, raw codec client)", () => {
     let broker: BrokerProcess;
     beforeAll(async () => {
       broker = await startBroker();

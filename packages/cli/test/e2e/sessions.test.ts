@@ -62,7 +62,7 @@ function pahoSession(port: number, clientId: string, clean: boolean, topic: stri
 }
 
 describe("MQTT 3.1.1", () => {
-    describe("persistent sessions (harbormq process, real clients)", () => {
+  describe("persistent sessions (harbormq process, real clients)", () => {
     let broker: BrokerProcess;
     let q0Broker: BrokerProcess;
     let limitBroker: BrokerProcess;
