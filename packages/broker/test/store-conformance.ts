@@ -220,7 +220,8 @@ export function storeConformance(name: string, open: () => Promise<OpenedStore>,
     });
 
     describe("QoS 2 receive state", () => {
-      it("[MQTT-4.3.3-9] qos2-put / qos2-delete keep the packet ids awaiting PUBREL, ascending", async () => {
+      // The storage half of the QoS 2 receiver rule (3.1.1 [MQTT-4.3.3-2]): ids awaiting PUBREL.
+      it("qos2-put / qos2-delete keep the packet ids awaiting PUBREL, ascending", async () => {
         const store = await fresh();
         await store.apply([sessionPut("c"), { op: "qos2-put", clientId: "c", packetId: 65535 }, { op: "qos2-put", clientId: "c", packetId: 1 }, { op: "qos2-put", clientId: "c", packetId: 300 }]);
         await store.apply([{ op: "qos2-put", clientId: "c", packetId: 300 }]); // idempotent
