@@ -464,14 +464,14 @@ export class Broker {
     if (session !== undefined && session.conn === conn) {
       session.conn = undefined;
       session.gen++;
-      if (session.persistent) {
+      if (session.persistent && session.expiryInterval !== 0) {
         // [MQTT-3.1.2-4] the session lives on; QoS 0 that was only waiting in memory goes.
         for (const e of session.queue.dropVolatile()) if (e.qos > 0) this.countDrop(session, e.message, e.qos, "queue-full");
         session.disconnectedAt = this.now;
         this.putSessionMeta(session);
         this.armExpiry(session);
       } else {
-        // [MQTT-3.1.2-6] a clean session ends with its connection.
+        // [MQTT-3.1.2-6] a clean session (or one with expiry 0) ends with its connection.
         this.destroySession(session);
       }
     }
@@ -578,8 +578,8 @@ export class Broker {
       // [MQTT-3.1.2-4] [MQTT-3.1.3-2] resume the session of this client id.
       session = existing;
       sessionPresent = true; // [MQTT-3.2.2-2]
-      if (session.persistent && !persistent) this.write({ op: "session-delete", clientId });
-      session.persistent = persistent;
+      // A resumed persistent session stays mirrored in the store; an MQTT 5 expiry of 0 makes it
+      // end with this connection (closeConn).
       session.version = p.protocolVersion;
       session.expiryInterval = expiry;
     } else {
@@ -595,7 +595,7 @@ export class Broker {
     conn.state = "connected";
     conn.connect = undefined;
     conn.will = p.will; // [MQTT-3.1.2-8]
-    if (persistent) this.putSessionMeta(session);
+    if (session.persistent) this.putSessionMeta(session);
     // [MQTT-3.2.0-1] [MQTT-3.1.4-4] CONNACK 0 is the first packet the client gets.
     const props: Properties = p.protocolVersion === 5 && assigned ? { assignedClientIdentifier: clientId } : P.NO_PROPERTIES;
     // MQTT 3.1 (level 3) has no session present flag: the byte is reserved.

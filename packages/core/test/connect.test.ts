@@ -389,3 +389,28 @@ describe("MQTT 5.0 (3.1.1-equivalent behaviour)", () => {
     expect(sim.connect("a", { version: 5, clean: false, sessionExpiry: 10 })).toMatchObject({ sessionPresent: false });
   });
 });
+
+describe("MQTT 5.0 (3.1.1-equivalent behaviour), session expiry 0", () => {
+  it("resuming a persistent session with expiry 0 keeps its state for this connection, then ends it", () => {
+    const sim = new Sim();
+    sim.connect("a", { version: 5, clean: false, sessionExpiry: 100 });
+    sim.subscribe("a", [["t", 1]]);
+    sim.drop("a");
+    sim.connect("p");
+    sim.publish("p", "t", "x", 1);
+    expect(sim.connect("a", { version: 5, clean: false, sessionExpiry: 0 })).toMatchObject({ sessionPresent: true });
+    expect(sim.publishes("a")).toHaveLength(1);
+    sim.ackAll("a");
+    sim.drop("a");
+    expect(sim.broker.sessionStats("a")).toBeUndefined();
+    expect(sim.store.sessions.has("a")).toBe(false);
+  });
+
+  it("persistentSessionExpiry 0 ends a 3.1.1 persistent session at disconnect", () => {
+    const sim = new Sim({ persistentSessionExpiry: 0 });
+    sim.connect("a", { clean: false });
+    sim.disconnect("a");
+    expect(sim.broker.sessionStats("a")).toBeUndefined();
+    expect(sim.connect("a", { clean: false })).toMatchObject({ sessionPresent: false });
+  });
+});
