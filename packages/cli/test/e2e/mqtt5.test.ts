@@ -1,0 +1,74 @@
+// MQTT 5.0 sessions against the real `harbormq` process with mqtt.js (protocolVersion 5) and
+// mosquitto_pub / mosquitto_sub -V mqttv5: Session Expiry Interval instead of clean session 0,
+// Clean Start, and the DISCONNECT 0x8E a taken-over connection receives.
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { mosquittoPub, mosquittoSub, mqttClient, reference, startBroker } from "./harness.js";
+import type { BrokerProcess } from "./harness.js";
+
+describe("MQTT 5.0", () => {
+  describe("sessions with mqtt.js and mosquitto clients (harbormq process)", () => {
+    let broker: BrokerProcess;
+    beforeAll(async () => {
+      broker = await startBroker();
+    });
+    afterAll(async () => {
+      const code = await broker?.stop();
+      if (!reference) expect(code).toBe(0);
+    });
+
+    const v5 = (clientId: string, clean: boolean, sessionExpiryInterval?: number) =>
+      mqttClient(broker.url, {
+        clientId,
+        clean,
+        protocolVersion: 5,
+        ...(sessionExpiryInterval === undefined ? {} : { properties: { sessionExpiryInterval } }),
+      });
+
+    it("[MQTT-3.1.2-23] [MQTT-3.1.2-5] [MQTT-3.2.2-3] a session with an expiry interval outlives its connection: queued messages arrive on Clean Start 0", async () => {
+      const a = await v5("v5-expiry", true, 300);
+      expect(a.connack.sessionPresent).toBe(false);
+      await a.mqtt.subscribeAsync("v5/expiry", { qos: 1 });
+      await a.end();
+      await mosquittoPub(broker.port, ["-V", "mqttv5", "-q", "1", "-t", "v5/expiry", "-m", "kept"]);
+      const b = await v5("v5-expiry", false, 300);
+      expect(b.connack.sessionPresent).toBe(true);
+      expect((await b.waitFor(1))[0]).toMatchObject({ topic: "v5/expiry", payload: "kept", qos: 1 });
+      await b.end();
+    });
+
+    it("[MQTT-3.1.2-4] [MQTT-3.1.2-6] [MQTT-3.2.2-2] Clean Start 1 discards the session; without an expiry interval the session ends with the connection", async () => {
+      const a = await v5("v5-clean", false, 300);
+      await a.mqtt.subscribeAsync("v5/clean", { qos: 1 });
+      await a.end();
+      const b = await v5("v5-clean", true, 0);
+      expect(b.connack.sessionPresent).toBe(false);
+      await b.end();
+      // Expiry 0 (the default): nothing is kept, so Clean Start 0 creates a new session.
+      const c = await v5("v5-clean", false);
+      expect(c.connack.sessionPresent).toBe(false);
+      await c.end();
+      const d = await v5("v5-clean", false);
+      expect(d.connack.sessionPresent).toBe(false);
+      await d.end();
+    });
+
+    it("[MQTT-3.1.4-3] a taken-over MQTT 5 connection gets DISCONNECT 0x8E before it is closed", async () => {
+      const first = await v5("v5-takeover", false, 300);
+      const disconnect = new Promise<number | undefined>((resolve) => first.mqtt.once("disconnect", (p) => resolve(p.reasonCode)));
+      const second = await v5("v5-takeover", false, 300);
+      expect(second.connack.sessionPresent).toBe(true);
+      // Either the DISCONNECT comes first, or the close without one fails the assertion (as it
+      // does when HARBORMQ_E2E_REFERENCE=mosquitto: mqtt.js sees Mosquitto 2.0.11 just close).
+      expect(await Promise.race([disconnect, first.closed().then(() => "closed without a DISCONNECT")])).toBe(0x8e);
+      await first.closed();
+      await second.end();
+    });
+
+    it("mosquitto_sub -V mqttv5 with a session expiry (-x) resumes its session", async () => {
+      await mosquittoSub(broker.port, ["-V", "mqttv5", "-c", "-x", "300", "-i", "v5-mosq", "-q", "1", "-t", "v5/mosq", "-E"]);
+      await mosquittoPub(broker.port, ["-V", "mqttv5", "-q", "1", "-t", "v5/mosq", "-m", "while-away"]);
+      const { stdout } = await mosquittoSub(broker.port, ["-V", "mqttv5", "-c", "-x", "300", "-i", "v5-mosq", "-q", "1", "-t", "v5/mosq", "-C", "1", "-v"]);
+      expect(stdout.trim()).toBe("v5/mosq while-away");
+    });
+  });
+});
