@@ -328,6 +328,8 @@ export function storeConformance(name: string, open: () => Promise<OpenedStore>,
         expect(seqs(await store.load("a", 8, 2))).toEqual([10, 12]);
         expect(seqs(await store.load("a", 40, 5))).toEqual([]);
         expect(seqs(await store.load("a", 0, 0))).toEqual([]);
+        expect(seqs(await store.load("a", 30, Infinity))).toEqual([32, 34, 36, 38, 40]);
+        expect(seqs(session(await store.restore(Infinity), "b")!.queueHead)).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
         expect((await store.load("a", 0, 20)).map((e) => e.message.id)).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
         expect(seqs(await loadAll(store, "b", 7))).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
         await store.apply([{ op: "queue-delete", clientId: "a", seq: 10 }, { op: "queue-delete", clientId: "a", seq: 2 }]);

@@ -242,8 +242,9 @@ export class SqliteStore implements Store {
   }
 
   private page(clientId: string, afterSeq: number, max: number): StoredQueueEntry[] {
-    if (max <= 0) return [];
-    const rows = this.s.page.all(clientId, afterSeq, max) as PageRow[];
+    if (!(max >= 1)) return [];
+    // LIMIT -1: no limit (a window of Infinity means "all of it").
+    const rows = this.s.page.all(clientId, afterSeq, Number.isFinite(max) ? Math.floor(max) : -1) as PageRow[];
     const messages = new Map<MessageId, StoredMessage>(); // one object per message per page
     return rows.map((r) => {
       let message = messages.get(r[6]);
