@@ -2,6 +2,7 @@
 // connection, with the reason the log names, while a well-behaved subscriber on the same broker
 // keeps receiving an uninterrupted, ordered stream throughout.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { WebSocket } from "ws";
 import { mqttClient, pk, rawClient, reference, startBroker } from "./harness.js";
 import type { BrokerProcess, Client, LogLine, RawClient } from "./harness.js";
 
@@ -17,7 +18,7 @@ describe("MQTT 3.1.1", () => {
     beforeAll(async () => {
       // A small packet limit makes "too large" visible at the header; a short connect timeout
       // ends the trickling CONNECT quickly.
-      broker = await startBroker({ config: { maxPacketSize: 1024 * 1024, connectTimeout: 1500 } });
+      broker = await startBroker({ ws: true, config: { maxPacketSize: 1024 * 1024, connectTimeout: 1500 } });
       subscriber = await mqttClient(broker.url, { clientId: "steady-sub" });
       await subscriber.mqtt.subscribeAsync("steady/t", { qos: 1 });
       publisher = await mqttClient(broker.url, { clientId: "steady-pub" });
@@ -117,6 +118,18 @@ describe("MQTT 3.1.1", () => {
       // The injected message never reached the subscriber.
       await stillReceiving();
       expect(subscriber.received.some((m) => m.payload === "injected")).toBe(false);
+    });
+
+    it("[MQTT-6.0.0-1] a text WebSocket frame closes that WebSocket", async () => {
+      const ws = new WebSocket(`ws://127.0.0.1:${broker.wsPort}/mqtt`, "mqtt");
+      await new Promise((resolve, reject) => {
+        ws.once("open", resolve);
+        ws.once("error", reject);
+      });
+      const closed = new Promise<number>((resolve) => ws.once("close", (code) => resolve(code)));
+      ws.send("CONNECT, but as text");
+      expect(await closed).toBe(1003); // unsupported data
+      await stillReceiving();
     });
 
     it("[MQTT-3.1.0-2] a second CONNECT on a connection closes it", async () => {
