@@ -149,6 +149,18 @@ export async function run(
   if (prepared.kind === "exit") return prepared.code;
   const { settings, tls } = prepared;
   const logger = createLogger(settings.logging, io.stdout);
+  if (signals === process) {
+    // A bug must not vanish from a JSON log pipeline as a bare stack trace on stderr.
+    const fatal = (kind: string) => (err: unknown) => {
+      logger.error("crash", `${kind}: ${err instanceof Error ? err.message : String(err)}`, {
+        stack: err instanceof Error ? err.stack : undefined,
+      });
+      process.exitCode = 70;
+      process.stdout.write("", () => process.exit(70));
+    };
+    process.on("uncaughtException", fatal("uncaught exception"));
+    process.on("unhandledRejection", fatal("unhandled rejection"));
+  }
   const anyHost = (await ipv6Available()) ? "::" : "0.0.0.0";
   const transports = makeTransports(settings, tls, anyHost);
 
