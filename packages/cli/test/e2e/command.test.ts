@@ -177,6 +177,20 @@ describe("MQTT 3.1.1", () => {
       }
     });
 
+    it("a second broker on the same data directory refuses to start (exit 1) and the first keeps running", async () => {
+      const dir = tempDir();
+      try {
+        const first = await startBroker({ dataDir: dir.path });
+        const r = await runCommand(["--data", dir.path, "--host", "127.0.0.1", "-p", String(await freePort())]);
+        expect(r.code).toBe(1);
+        expect(r.stdout).toMatch(/ERROR cannot start: .*in use by another broker/);
+        await mosquittoPub(first.port, ["-q", "1", "-t", "still/up", "-m", "yes"]);
+        expect(await first.stop()).toBe(0);
+      } finally {
+        dir.remove();
+      }
+    });
+
     it("with no arguments: TCP 1883 on every interface, sessions in ./harbormq-data", async () => {
       if (await listeningOn(1883)) return; // something else owns 1883 here; the other tests cover the rest
       const dir = tempDir();
