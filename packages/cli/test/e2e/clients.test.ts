@@ -5,7 +5,7 @@ import { spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { exec, mosquittoPub, mqttClient, paho, reference, root, selfSignedCert, startBroker, tempDir } from "./harness.js";
+import { exec, mosquittoPub, mqttClient, paho, pahoPrelude, reference, root, selfSignedCert, startBroker, tempDir } from "./harness.js";
 import type { BrokerProcess } from "./harness.js";
 
 const pahoPublish = `
@@ -31,7 +31,7 @@ def on_message(c, u, m):
     got.append(m)
     if len(got) >= count:
         c.disconnect()
-c = mqtt.Client(protocol=mqtt.MQTTv311)
+c = client(protocol=mqtt.MQTTv311)
 c.on_connect, c.on_subscribe, c.on_message = on_connect, on_subscribe, on_message
 c.connect("127.0.0.1", port, 30)
 c.loop_forever()
@@ -115,7 +115,7 @@ describe("MQTT 3.1.1", () => {
       expect(await paho(pahoPublish, [String(broker.port), "paho/out", "from-paho", "1"])).toEqual(["published"]);
       expect(await sub.done).toContain("paho/out from-paho");
 
-      const psub = startCommand("/usr/bin/python3", ["-c", pahoSubscribe, String(broker.port), "paho/in", "2"], "subscribed");
+      const psub = startCommand("/usr/bin/python3", ["-c", pahoPrelude + pahoSubscribe, String(broker.port), "paho/in", "2"], "subscribed");
       await psub.started;
       await mosquittoPub(broker.port, ["-q", "1", "-t", "paho/in", "-m", "one"]);
       await mosquittoPub(broker.port, ["-q", "2", "-t", "paho/in", "-m", "two"]);

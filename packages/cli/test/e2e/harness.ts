@@ -363,9 +363,19 @@ export function mosquittoSub(port: number, args: readonly string[]) {
   return exec("mosquitto_sub", ["-h", "127.0.0.1", "-p", String(port), ...args]);
 }
 
-/** Runs a Python paho-mqtt script (Debian's python3-paho-mqtt, 1.x API); returns stdout lines. */
+/** Python prelude: `client(**kwargs)` builds a paho Client with the 1.x callback signatures on
+ *  paho 1.x (Debian bookworm) and on 2.x (Debian trixie, which wants CallbackAPIVersion). */
+export const pahoPrelude = `
+import paho.mqtt.client as mqtt
+def client(**kwargs):
+    if hasattr(mqtt, "CallbackAPIVersion"):
+        return mqtt.Client(mqtt.CallbackAPIVersion.VERSION1, **kwargs)
+    return mqtt.Client(**kwargs)
+`;
+
+/** Runs a Python paho-mqtt script (after pahoPrelude); returns stdout lines. */
 export async function paho(script: string, args: readonly string[] = []): Promise<string[]> {
-  const { stdout } = await exec(python, ["-c", script, ...args], { timeoutMs: 15_000 });
+  const { stdout } = await exec(python, ["-c", pahoPrelude + script, ...args], { timeoutMs: 15_000 });
   return stdout.split("\n").filter((l) => l !== "");
 }
 

@@ -31,13 +31,13 @@ async function receiveUntil(raw: RawClient, stop: string): Promise<string[]> {
   }
 }
 
-/** paho-mqtt 1.x: connect (clean flag), optionally subscribe, print the CONNACK then every
+/** paho-mqtt: connect (clean flag), optionally subscribe, print the CONNACK then every
  *  message as "topic payload qos retain", disconnect after the message whose payload is `stop`. */
 const pahoListen = `
 import sys
 import paho.mqtt.client as mqtt
 port, cid, clean, topic, qos, stop = int(sys.argv[1]), sys.argv[2], sys.argv[3] == "1", sys.argv[4], int(sys.argv[5]), sys.argv[6]
-c = mqtt.Client(client_id=cid, clean_session=clean, protocol=mqtt.MQTTv311)
+c = client(client_id=cid, clean_session=clean, protocol=mqtt.MQTTv311)
 def on_connect(client, userdata, flags, rc):
     print("connack", flags.get("session present"), rc, flush=True)
     if topic != "-":
