@@ -124,13 +124,17 @@ class Harness {
 const turn = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 const command: fc.Arbitrary<Command> = fc.oneof(
-  fc.record({
-    t: fc.constant("input" as const),
-    conn: fc.integer({ min: 0, max: 2 }),
-    script: fc.array(fc.constantFrom<Step>("p", "s0", "s1", "s2"), { maxLength: 6 }),
-  }),
-  fc.record({ t: fc.constant("resolve" as const), pick: fc.nat(), fail: fc.boolean() }),
-  fc.constant({ t: "turn" as const }),
+  {
+    weight: 3,
+    arbitrary: fc.record({
+      t: fc.constant("input" as const),
+      conn: fc.integer({ min: 0, max: 2 }),
+      script: fc.array(fc.constantFrom<Step>("p", "s0", "s1", "s2"), { maxLength: 4 }),
+    }),
+  },
+  // Store completions in any order, some failing.
+  { weight: 2, arbitrary: fc.record({ t: fc.constant("resolve" as const), pick: fc.nat(), fail: fc.boolean() }) },
+  { weight: 3, arbitrary: fc.constant({ t: "turn" as const }) },
 );
 
 describe("driver ordering", () => {
