@@ -3,14 +3,7 @@
 //
 //   node bench/tools/profile-summary.mjs FILE.cpuprofile [--top=25] [--json]
 import { readFileSync } from "node:fs";
-
-const args = process.argv.slice(2);
-const file = args.find((a) => !a.startsWith("--"));
-const top = Number(args.find((a) => a.startsWith("--top="))?.split("=")[1] ?? 25);
-if (file === undefined) {
-  console.error("usage: profile-summary.mjs FILE.cpuprofile [--top=N] [--json]");
-  process.exit(2);
-}
+import { fileURLToPath } from "node:url";
 
 export function summarise(profile, n = 25) {
   const byId = new Map(profile.nodes.map((node) => [node.id, node]));
@@ -36,11 +29,20 @@ export function summarise(profile, n = 25) {
   return { samples: total, functions: rank(fns), files: rank(files) };
 }
 
-const s = summarise(JSON.parse(readFileSync(file, "utf8")), top);
-if (args.includes("--json")) console.log(JSON.stringify(s, null, 2));
-else {
+function main() {
+  const args = process.argv.slice(2);
+  const file = args.find((a) => !a.startsWith("--"));
+  const top = Number(args.find((a) => a.startsWith("--top="))?.split("=")[1] ?? 25);
+  if (file === undefined) {
+    console.error("usage: profile-summary.mjs FILE.cpuprofile [--top=N] [--json]");
+    process.exit(2);
+  }
+  const s = summarise(JSON.parse(readFileSync(file, "utf8")), top);
+  if (args.includes("--json")) return console.log(JSON.stringify(s, null, 2));
   console.log(`${s.samples} samples, self time by function:`);
   for (const f of s.functions) console.log(`${(f.share * 100).toFixed(1).padStart(5)} %  ${f.key}`);
   console.log(`\nby file:`);
   for (const f of s.files.slice(0, 12)) console.log(`${(f.share * 100).toFixed(1).padStart(5)} %  ${f.key}`);
 }
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) main();

@@ -1,0 +1,149 @@
+// Starts and stops the brokers under test as child processes on loopback ports picked here.
+// Every broker logs warnings and errors only (Mosquitto and harbormq log every connection at
+// their default level, which would bill the churn scenario for terminal output).
+import { spawn, execFileSync } from "node:child_process";
+import { mkdtempSync, openSync, rmSync, writeFileSync, existsSync, readFileSync } from "node:fs";
+import net from "node:net";
+import os from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+
+const root = fileURLToPath(new URL("../../", import.meta.url));
+const here = fileURLToPath(new URL("./", import.meta.url));
+export const MOSQUITTO = "/usr/sbin/mosquitto";
+
+export const BROKERS = {
+  forwarder: { label: "forwarder (ceiling)", ceiling: true },
+  "harbormq-memory": { label: "harbormq (memory)" },
+  "harbormq-sqlite": { label: "harbormq (SQLite)" },
+  aedes: { label: "Aedes" },
+  mosquitto: { label: "Mosquitto" },
+};
+
+export function freePort() {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.on("error", reject);
+    s.listen(0, "127.0.0.1", () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+function canConnect(port) {
+  return new Promise((resolve) => {
+    const s = net.connect({ port, host: "127.0.0.1" });
+    s.once("connect", () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.once("error", () => resolve(false));
+  });
+}
+
+/** Installs Debian's mosquitto when it is missing (needs root or sudo). */
+export function ensureMosquitto() {
+  if (existsSync(MOSQUITTO)) return true;
+  try {
+    const sudo = process.getuid?.() === 0 ? [] : ["sudo", "-n"];
+    const run = (args) => execFileSync(sudo[0] ?? args[0], sudo.length ? [...sudo.slice(1), ...args] : args.slice(1), { stdio: "inherit" });
+    run(["apt-get", "update"]);
+    run(["apt-get", "install", "-y", "mosquitto"]);
+  } catch {
+    return false;
+  }
+  return existsSync(MOSQUITTO);
+}
+
+export function versions() {
+  const v = { node: process.version };
+  try {
+    v.aedes = JSON.parse(readFileSync(path.join(root, "node_modules/aedes/package.json"), "utf8")).version;
+  } catch {}
+  try {
+    v.harbormq = JSON.parse(readFileSync(path.join(root, "packages/cli/package.json"), "utf8")).version;
+  } catch {}
+  try {
+    const out = execFileSync(MOSQUITTO, ["-h"], { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] }).toString();
+    v.mosquitto = /version (\S+)/.exec(out)?.[1];
+  } catch (e) {
+    v.mosquitto = /version (\S+)/.exec(String(e.stdout ?? ""))?.[1];
+  }
+  return v;
+}
+
+/**
+ * Starts `name` for a scenario. `opts.persistent`: the scenario needs persistent sessions with a
+ * large queue (`opts.queue` messages). `opts.profileDir`: run harbormq under `node --cpu-prof`.
+ * Returns { name, port, pid, stop() }.
+ */
+export async function startBroker(name, opts = {}) {
+  const port = await freePort();
+  const dir = mkdtempSync(path.join(os.tmpdir(), `hmq-bench-${name}-`));
+  const log = openSync(path.join(dir, "broker.log"), "w");
+  let cmd;
+  let args;
+  const queue = opts.queue ?? 0;
+  switch (name) {
+    case "forwarder":
+      cmd = process.execPath;
+      args = [path.join(here, "forwarder.mjs"), String(port)];
+      break;
+    case "aedes":
+      cmd = process.execPath;
+      args = [path.join(here, "aedes-server.mjs"), String(port)];
+      break;
+    case "harbormq-memory":
+    case "harbormq-sqlite": {
+      const config = { logging: { level: "warn" }, ...(queue > 0 && { maxQueuedMessages: Math.max(1000, queue + 1000) }) };
+      writeFileSync(path.join(dir, "harbormq.json"), JSON.stringify(config));
+      cmd = process.execPath;
+      const prof = opts.profileDir ? ["--cpu-prof", `--cpu-prof-dir=${opts.profileDir}`, `--cpu-prof-name=${opts.profileName ?? name}.cpuprofile`] : [];
+      args = [...prof, path.join(root, "packages/cli/dist/main.js"), "-c", path.join(dir, "harbormq.json"), "-p", String(port), "--host", "127.0.0.1"];
+      args.push(...(name === "harbormq-memory" ? ["--memory"] : ["--data", path.join(dir, "data")]));
+      break;
+    }
+    case "mosquitto": {
+      const conf = [`listener ${port} 127.0.0.1`, "allow_anonymous true", "log_dest stderr", "log_type error", "log_type warning", "max_connections -1"];
+      // Its default max_queued_messages (1000) drops QoS 1 deliveries to an online subscriber in
+      // fan-in with only 256 messages outstanding (Mosquitto 2.0.11), so the bound is lifted; the
+      // backlog scenario uses 0 (no bound) and persistence.
+      if (opts.persistent) conf.push("max_queued_messages 0", "persistence true", `persistence_location ${dir}/`);
+      else conf.push("max_queued_messages 1000000");
+      writeFileSync(path.join(dir, "mosquitto.conf"), conf.join("\n") + "\n");
+      cmd = MOSQUITTO;
+      args = ["-c", path.join(dir, "mosquitto.conf")];
+      break;
+    }
+    default:
+      throw new Error(`unknown broker ${name}`);
+  }
+  const child = spawn(cmd, args, { stdio: ["ignore", log, log], cwd: dir });
+  let exited = false;
+  const exit = new Promise((resolve) => child.once("exit", (code, signal) => ((exited = true), resolve({ code, signal }))));
+  const deadline = Date.now() + 15_000;
+  while (!(await canConnect(port))) {
+    if (exited || Date.now() > deadline) {
+      const out = readFileSync(path.join(dir, "broker.log"), "utf8");
+      child.kill("SIGKILL");
+      throw new Error(`${name} did not start: ${out.slice(-500)}`);
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return {
+    name,
+    port,
+    pid: child.pid,
+    dir,
+    async stop() {
+      if (!exited) {
+        child.kill("SIGTERM");
+        const t = setTimeout(() => child.kill("SIGKILL"), 10_000);
+        await exit;
+        clearTimeout(t);
+      }
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}

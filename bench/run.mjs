@@ -1,0 +1,139 @@
+// End-to-end benchmark: harbormq (memory and SQLite stores) against Aedes and Mosquitto, each
+// started here as a child process on a loopback port, every scenario three times, medians
+// reported; a minimal forwarding server shows the load generator's own ceiling.
+//
+//   npm run bench                    short version (a few minutes)
+//   node bench/run.mjs --full        full sizes (100k backlog, 10,000 idle connections, ...)
+//   node bench/run.mjs --brokers=harbormq-memory,aedes --scenarios=fan-in-qos0 --reps=1
+//   node bench/run.mjs --profile     also profile harbormq (memory) under every scenario
+//                                    (node --cpu-prof, summary in docs and bench/results)
+//   node bench/run.mjs --no-docs     do not rewrite docs/benchmarks.md and docs/bench/*.svg
+//
+// Output: bench/results/<timestamp>.json, the `## End-to-end` section of docs/benchmarks.md and
+// the charts docs/bench/*.svg. Run `npm run build` first.
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { Client } from "./e2e/client.mjs";
+import { BROKERS, ensureMosquitto, startBroker, versions } from "./e2e/brokers.mjs";
+import { Incorrect, backlog, churn, fanIn, fanOut, idle, qos1Stream } from "./e2e/scenarios.mjs";
+import { writeReport } from "./e2e/report.mjs";
+import { summarise } from "./tools/profile-summary.mjs";
+
+const root = fileURLToPath(new URL("../", import.meta.url));
+const args = process.argv.slice(2);
+const flag = (name) => args.find((a) => a.startsWith(`--${name}=`))?.split("=")[1];
+const full = args.includes("--full");
+const reps = Number(flag("reps") ?? 3);
+const profile = args.includes("--profile");
+
+if (!existsSync(path.join(root, "packages/cli/dist/main.js")) || !existsSync(path.join(root, "packages/codec/dist/index.js"))) {
+  console.error("bench: run `npm run build` first");
+  process.exit(2);
+}
+
+/** Sizes: short (npm run bench) and full (--full). */
+const S = full
+  ? { fanIn: 400_000, fanOut: 20_000, stream: 50_000, backlog: 100_000, idle: 10_000, churn: 10_000 }
+  : { fanIn: 64_000, fanOut: 2_000, stream: 10_000, backlog: 10_000, idle: 2_000, churn: 2_000 };
+
+export const SCENARIOS = [
+  { id: "fan-in-qos0", title: "Fan-in QoS 0 (16 publishers -> 1 wildcard subscriber)", unit: "msg/s", better: "higher", run: (b) => fanIn(b, { messages: S.fanIn, qos: 0 }) },
+  { id: "fan-in-qos1", title: "Fan-in QoS 1 (16 publishers -> 1 wildcard subscriber)", unit: "msg/s", better: "higher", run: (b) => fanIn(b, { messages: S.fanIn / 2, qos: 1 }) },
+  { id: "fan-out", title: "Fan-out QoS 0 (1 publisher -> 50 subscribers)", unit: "deliveries/s", better: "higher", run: (b) => fanOut(b, { messages: S.fanOut }) },
+  { id: "qos1-stream", title: "QoS 1 request stream (16 in flight)", unit: "msg/s", better: "higher", run: (b) => qos1Stream(b, { messages: S.stream }) },
+  { id: "backlog", title: `Persistent-session backlog drain (${S.backlog.toLocaleString("en")} queued QoS 1)`, unit: "msg/s", better: "higher", persistent: true, run: (b) => backlog(b, { messages: S.backlog }), noCeiling: true },
+  { id: "idle", title: `Idle connections (${S.idle.toLocaleString("en")}): broker RSS per connection`, unit: "bytes/conn", better: "lower", run: (b) => idle(b, { connections: S.idle }), noCeiling: true },
+  { id: "churn", title: "Connection churn (16 concurrent connect / CONNACK / DISCONNECT loops)", unit: "connects/s", better: "higher", run: (b) => churn(b, { connections: S.churn }), noCeiling: true },
+];
+
+const onlyBrokers = flag("brokers")?.split(",");
+const onlyScenarios = flag("scenarios")?.split(",");
+let brokers = Object.keys(BROKERS).filter((b) => !onlyBrokers || onlyBrokers.includes(b));
+if (brokers.includes("mosquitto") && !ensureMosquitto()) {
+  console.error("bench: mosquitto is not installed and could not be installed; skipping it");
+  brokers = brokers.filter((b) => b !== "mosquitto");
+}
+const scenarios = SCENARIOS.filter((s) => !onlyScenarios || onlyScenarios.includes(s.id));
+
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const n = s.length;
+  return n === 0 ? undefined : n % 2 ? s[(n - 1) / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
+};
+
+const started = new Date();
+const stamp = started.toISOString().replace(/[:.]/g, "-");
+const resultsDir = path.join(root, "bench/results");
+mkdirSync(resultsDir, { recursive: true });
+const profileDir = path.join(os.tmpdir(), `hmq-bench-prof-${stamp}`);
+if (profile) mkdirSync(profileDir, { recursive: true });
+
+const results = [];
+const fmt = (v, unit) => (unit === "bytes/conn" ? `${Math.round(v)} B` : Math.round(v).toLocaleString("en"));
+for (const sc of scenarios) {
+  for (const name of brokers) {
+    if (sc.noCeiling && BROKERS[name].ceiling) continue;
+    const runs = [];
+    for (let r = 0; r < reps; r++) {
+      const profiling = profile && name === "harbormq-memory" && r === 0;
+      let broker;
+      try {
+        broker = await startBroker(name, { persistent: sc.persistent, queue: sc.persistent ? S.backlog : 0, ...(profiling && { profileDir, profileName: sc.id }) });
+        const res = await sc.run(broker);
+        runs.push(res);
+        process.stdout.write(`${sc.id.padEnd(12)} ${name.padEnd(16)} rep ${r + 1}: ${fmt(res.value, sc.unit)} ${sc.unit}${res.extra?.p99ms !== undefined ? ` (p50 ${res.extra.p50ms.toFixed(2)} ms, p99 ${res.extra.p99ms.toFixed(2)} ms)` : ""}\n`);
+      } catch (e) {
+        const msg = e instanceof Incorrect ? e.message : `failed: ${e.message}`;
+        runs.push({ error: msg });
+        process.stdout.write(`${sc.id.padEnd(12)} ${name.padEnd(16)} rep ${r + 1}: ERROR ${msg}\n`);
+      } finally {
+        Client.destroyAll();
+        await broker?.stop();
+      }
+    }
+    const ok = runs.filter((x) => x.error === undefined);
+    const errors = runs.filter((x) => x.error !== undefined).map((x) => x.error);
+    const entry = { scenario: sc.id, broker: name, runs, errors };
+    // a broker that failed any repetition gets no figure, only its error
+    if (errors.length === 0) {
+      entry.median = median(ok.map((x) => x.value));
+      if (ok[0]?.extra?.p50ms !== undefined) {
+        entry.p50ms = median(ok.map((x) => x.extra.p50ms));
+        entry.p99ms = median(ok.map((x) => x.extra.p99ms));
+      }
+    }
+    results.push(entry);
+  }
+}
+
+let profiles;
+if (profile) {
+  profiles = {};
+  for (const f of readdirSync(profileDir).filter((f) => f.endsWith(".cpuprofile"))) {
+    profiles[f.replace(/\.cpuprofile$/, "")] = summarise(JSON.parse(readFileSync(path.join(profileDir, f), "utf8")), 15);
+  }
+  console.log(`profiles in ${profileDir}`);
+}
+
+const run = {
+  started: started.toISOString(),
+  finished: new Date().toISOString(),
+  mode: full ? "full" : "short",
+  reps,
+  sizes: S,
+  machine: { cpu: os.cpus()[0]?.model, cores: os.cpus().length, memory: os.totalmem(), kernel: os.release(), loadavgAtEnd: os.loadavg() },
+  versions: versions(),
+  scenarios: scenarios.map(({ id, title, unit, better }) => ({ id, title, unit, better })),
+  brokers: brokers.map((b) => ({ id: b, label: BROKERS[b].label })),
+  results,
+  ...(profiles && { profiles }),
+};
+const file = path.join(resultsDir, `${stamp}.json`);
+writeFileSync(file, JSON.stringify(run, null, 2) + "\n");
+console.log(`wrote ${path.relative(root, file)}`);
+if (!args.includes("--no-docs")) {
+  const written = await writeReport(run, root);
+  for (const w of written) console.log(`wrote ${w}`);
+}
