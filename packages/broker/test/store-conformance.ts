@@ -538,6 +538,42 @@ export function storeConformance(name: string, open: () => Promise<OpenedStore>,
           { numRuns: options.numRuns ?? 100 },
         );
       });
+
+      it("matches the model when batches are issued without waiting and some of them are invalid", async () => {
+        const batchArb = fc.record({ intents: fc.array(intentArb, { minLength: 1, maxLength: 6 }), invalid: fc.boolean() });
+        // turns: groups of apply calls issued in one go (one group commit in a batching store)
+        const turnsArb = fc.array(fc.array(batchArb, { minLength: 1, maxLength: 6 }), { minLength: 1, maxLength: 5 });
+        await fc.assert(
+          fc.asyncProperty(turnsArb, async (turns) => {
+            const { store } = await open();
+            try {
+              let model = new Model();
+              for (const turn of turns) {
+                const calls: Promise<void>[] = [];
+                const expectFail: boolean[] = [];
+                for (const b of turn) {
+                  const before = model.clone();
+                  const writes = model.translate(b.intents);
+                  if (b.invalid) {
+                    // an unknown message at the end: the whole call must leave nothing behind
+                    writes.push(queuePut("a", 1_000_000 + calls.length, 999_999_999));
+                    model = before;
+                  }
+                  calls.push(store.apply(writes));
+                  expectFail.push(b.invalid);
+                }
+                const settled = await Promise.allSettled(calls);
+                expect(settled.map((r) => r.status === "rejected")).toEqual(expectFail);
+              }
+              expect(plain(await store.restore(3))).toEqual(plain(model.snapshot(3)));
+              for (const c of CLIENTS) expect(plain(await loadAll(store, c, 4))).toEqual(plain(model.entries(c)));
+            } finally {
+              await store.close();
+            }
+          }),
+          { numRuns: options.numRuns ?? 100 },
+        );
+      });
     });
 
     describe("restart", () => {
@@ -632,10 +668,19 @@ interface ModelSession {
 }
 
 class Model {
-  private readonly sessions = new Map<string, ModelSession>();
-  private readonly retained = new Map<string, StoredMessage>();
+  private sessions = new Map<string, ModelSession>();
+  private retained = new Map<string, StoredMessage>();
   private nextId = 1;
   private lastMessageId = 0;
+
+  clone(): Model {
+    const copy = new Model();
+    copy.sessions = structuredClone(this.sessions);
+    copy.retained = structuredClone(this.retained);
+    copy.nextId = this.nextId;
+    copy.lastMessageId = this.lastMessageId;
+    return copy;
+  }
 
   private session(c: string): ModelSession {
     let s = this.sessions.get(c);
