@@ -9,7 +9,7 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { StoredQueueEntry } from "@harbormq/core";
-import { openSqliteStore } from "../src/index.js";
+import { SqliteStore, StoreLockedError, openSqliteStore } from "../src/index.js";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const repo = join(here, "..", "..", "..");
@@ -69,6 +69,8 @@ interface Run {
   readonly put: Set<number>;
   readonly deleted: Set<number>;
   readonly stderr: string;
+  /** What opening the same directory gave while the child was running. */
+  readonly lockError: unknown;
 }
 
 /** Runs the child until it has acknowledged `acks` puts, then SIGKILLs it. */
@@ -79,11 +81,23 @@ function runAndKill(dir: string, synchronous: "full" | "normal", acks: number): 
     const deleted = new Set<number>();
     let stderr = "";
     let rest = "";
+    let lockError: unknown;
+    let probed = false;
     child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
     child.stdout.on("data", (d: Buffer) => {
       const lines = (rest + d.toString()).split("\n");
       rest = lines.pop()!;
       for (const line of lines) {
+        if (line === "ready" && !probed) {
+          probed = true;
+          // the child holds the directory: a second store must be refused
+          try {
+            const intruder = new SqliteStore({ dir });
+            void intruder.close();
+          } catch (error) {
+            lockError = error;
+          }
+        }
         const m = /^put (\d+)(?: del (\d+))?$/.exec(line);
         if (m === null) continue;
         put.add(Number(m[1]));
@@ -94,7 +108,7 @@ function runAndKill(dir: string, synchronous: "full" | "normal", acks: number): 
     child.on("error", reject);
     child.on("close", (code, signal) => {
       if (signal !== "SIGKILL") reject(new Error(`child exited with ${code} ${signal}: ${stderr}`));
-      else resolve({ put, deleted, stderr });
+      else resolve({ put, deleted, stderr, lockError });
     });
   });
 }
@@ -126,6 +140,7 @@ describe("SIGKILL", () => {
     for (const [cycle, synchronous] of (["full", "normal", "full"] as const).entries()) {
       const run = await runAndKill(dir, synchronous, 200 + cycle * 150);
       expect(run.put.size).toBeGreaterThanOrEqual(200);
+      expect(run.lockError).toBeInstanceOf(StoreLockedError);
       const { entries, lastSeq } = await readBack(dir);
       // Applies are issued and committed in seq order, so the database holds exactly the applies
       // up to lastSeq: every acknowledged one, maybe a few more, none half.
