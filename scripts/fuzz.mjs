@@ -9,7 +9,8 @@
 // Inputs: random bytes, and valid packets from the shared fast-check arbitraries
 // (packages/codec/test/arbitraries.ts, bundled on the fly with rolldown) mutated by bit flips,
 // truncation, length-field corruption, splices and byte edits. Valid packets must also decode
-// exactly. Exits 1 with the failing input in hex on a throw, a hang (no progress for --hang-ms,
+// exactly, and every packet the decoder accepts must re-encode to bytes that decode to the same
+// packet. Exits 1 with the failing input in hex on a throw, a hang (no progress for --hang-ms,
 // the decoding runs in a worker watched by the main thread) or a broken decoder invariant.
 import { Worker, isMainThread, parentPort, workerData } from "node:worker_threads";
 import { existsSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
@@ -46,6 +47,20 @@ function parseArgs(argv) {
 
 class FuzzFailure extends Error {}
 
+const show = (x) => JSON.stringify(x, (_, v) => (v instanceof Uint8Array ? `hex:${toHex(v)}` : v));
+/** Structural equality of decoded packets (Uint8Array by content). */
+function samePacket(a, b) {
+  if (a === b) return true;
+  if (a instanceof Uint8Array || b instanceof Uint8Array) {
+    return a instanceof Uint8Array && b instanceof Uint8Array && a.length === b.length && a.every((x, i) => x === b[i]);
+  }
+  if (typeof a !== "object" || typeof b !== "object" || a === null || b === null) return false;
+  if (Array.isArray(a) !== Array.isArray(b)) return false;
+  const ka = Object.keys(a).filter((k) => a[k] !== undefined);
+  const kb = Object.keys(b).filter((k) => b[k] !== undefined);
+  return ka.length === kb.length && ka.every((k) => samePacket(a[k], b[k]));
+}
+
 /** chunk: 0 = one push, 1 = byte by byte, n > 1 = pieces of up to n bytes; max: maxPacketSize or 0. */
 function decodeAll(codec, input, version, chunk, max, reencode) {
   const { Decoder, encode } = codec;
@@ -76,11 +91,18 @@ function decodeAll(codec, input, version, chunk, max, reencode) {
       packets.push(r);
       if (packets.length * 2 > pushed) throw new FuzzFailure(`${packets.length} packets from ${pushed} bytes`);
       if (reencode) {
+        // whatever the decoder accepts, the encoder takes, and its bytes decode to the same packet
+        const v = r.type === "connect" ? r.protocolVersion : d.version ?? version;
+        let bytes;
         try {
-          encode(r, r.type === "connect" ? r.protocolVersion : d.version ?? version);
+          bytes = encode(r, v);
         } catch (e) {
           throw new FuzzFailure(`a decoded ${r.type} does not re-encode: ${e?.message ?? e}`);
         }
+        const again = new Decoder({ version: v });
+        again.push(bytes);
+        const r2 = again.next();
+        if (!samePacket(r, r2)) throw new FuzzFailure(`a decoded ${r.type} re-encodes to ${toHex(bytes)}, which decodes to ${show(r2)}`);
       }
     }
   };
