@@ -28,7 +28,9 @@ const { TopicTree, RetainedIndex, topicMatches } = core;
 
 const full = args.includes("--full");
 const sizes = flag("sizes")?.split(",").map(Number) ?? (full ? [10_000, 100_000, 1_000_000] : [10_000, 100_000]);
-const seconds = Number(flag("seconds") ?? 1);
+// CPU seconds per matcher and size, split over `rounds` alternating rounds.
+const seconds = Number(flag("seconds") ?? 2);
+const rounds = Number(flag("rounds") ?? 7);
 
 // Deterministic pseudo-random numbers (mulberry32), so every run measures the same workload.
 function rng(seed) {
@@ -100,17 +102,18 @@ function heapUsed() {
   return process.memoryUsage().heapUsed;
 }
 
-/** Runs `fn(topic)` over the topic pool for about `seconds`; returns calls per second. The batch
- *  between clock reads grows until it takes a few milliseconds, so slow functions are not over-run. */
-function rate(topics, fn, secs = seconds) {
+/** Runs `fn(topic)` over the topic pool for about `secs` of CPU time; returns calls per CPU
+ *  second. The batch between clock reads grows until it takes a few milliseconds, so that slow
+ *  functions are not over-run and fast ones are not dominated by the clock. */
+function rate(topics, fn, secs = seconds, warmMs = Math.min(300, secs * 200)) {
   let i = 0;
   let batch = 1;
-  const warm = cpuMs() + Math.min(300, secs * 200);
-  while (cpuMs() < warm) {
+  const warm = cpuMs() + warmMs;
+  do {
     const b0 = cpuMs();
     for (let k = 0; k < batch; k++) fn(topics[i++ % topics.length]);
     if (cpuMs() - b0 < 2) batch *= 2;
-  }
+  } while (cpuMs() < warm);
   let ops = 0;
   const t0 = cpuMs();
   let t1 = t0;
@@ -121,6 +124,11 @@ function rate(topics, fn, secs = seconds) {
   } while (t1 - t0 < secs * 1000);
   return (ops * 1000) / (t1 - t0);
 }
+
+const median = (xs) => {
+  const a = [...xs].sort((x, y) => x - y);
+  return a.length % 2 === 1 ? a[a.length >> 1] : (a[a.length / 2 - 1] + a[a.length / 2]) / 2;
+};
 
 /** CPU time of this process (user + system, GC threads included), in ms: on a shared 2-core
  *  machine it is far steadier than wall time when other processes compete for the cores. */
@@ -176,7 +184,7 @@ function parent() {
         r.fanout.toFixed(1).padStart(7),
         fmt(r.ours).padStart(12),
         fmt(r.theirs).padStart(15),
-        `${(r.ours / r.theirs).toFixed(2)} x`.padStart(12),
+        `${r.ratio.toFixed(2)} x`.padStart(12),
         fmt(r.oursInsert).padStart(13),
         fmt(r.qInsert).padStart(16),
         mb(r.oursHeap).padStart(9),
@@ -237,18 +245,27 @@ function matchChild(make, n) {
   const visit = (c, qos) => {
     sink += qos;
   };
-  let ours = 0;
-  let theirs = 0;
-  for (let round = 0; round < 2; round++) {
-    ours = Math.max(ours, rate(topics, (t) => tree.match(t, visit)));
-    theirs = Math.max(
-      theirs,
-      rate(topics, (t) => {
-        sink += q.match(t).length;
-      }),
-    );
+  // Rounds alternate ours and qlobber; rates are the median round, the ratio the median of the
+  // per-round ratios (steadier than either rate when other processes share the cores).
+  const oursRates = [];
+  const theirRates = [];
+  const ratios = [];
+  const matchOurs = (t) => tree.match(t, visit);
+  const matchTheirs = (t) => {
+    sink += q.match(t).length;
+  };
+  for (let round = 0; round < rounds; round++) {
+    const warm = round === 0 ? 300 : 20;
+    const a = rate(topics, matchOurs, seconds / rounds, warm);
+    const b = rate(topics, matchTheirs, seconds / rounds, warm);
+    oursRates.push(a);
+    theirRates.push(b);
+    ratios.push(a / b);
   }
-  return { ours, theirs, fanout: oursVisits / topics.length, nodes: tree.nodes };
+  const ours = median(oursRates);
+  const theirs = median(theirRates);
+  const ratio = median(ratios);
+  return { ours, theirs, ratio, fanout: oursVisits / topics.length, nodes: tree.nodes };
 }
 
 /** RetainedIndex: filters over 100k retained topics, against scanning them all with the predicate. */
