@@ -75,7 +75,8 @@ export class SqliteStore implements Store {
   private scheduled = false;
   private closed = false;
   private lastMessageId: number;
-  /** Per apply: highest seq queued per client (flushed into sessions.last_seq at its end). */
+  /** Highest seq queued per client in the current transaction (or savepoint), written to
+   *  sessions.last_seq once at its end. */
   private readonly seqs = new Map<string, number>();
   private txLastMessageId = 0;
   private touchedMessages = false;
@@ -155,7 +156,7 @@ export class SqliteStore implements Store {
         return {
           meta: sessionMeta(r),
           subscriptions: (s.subscriptions.all(r.client_id) as SubscriptionRow[]).map(subscription).sort((a, b) => cmp(a.filter, b.filter)),
-          qos2: (s.qos2.pluck().all(r.client_id) as number[]).sort((a, b) => a - b),
+          qos2: (s.qos2.all(r.client_id) as number[]).sort((a, b) => a - b),
           queueHead: this.page(r.client_id, 0, queueWindow),
           queueCount: totals.n,
           queueBytes: totals.bytes,
@@ -356,7 +357,7 @@ export class SqliteStore implements Store {
           s.queueUpdate.run(stateCode[w.state], w.packetId ?? null, w.clientId, w.seq);
           break;
         case "queue-delete": {
-          const messageId = s.queueDelete.pluck().get(w.clientId, w.seq) as number | undefined;
+          const messageId = s.queueDelete.get(w.clientId, w.seq) as number | undefined;
           if (messageId !== undefined) {
             s.unref.run(messageId);
             this.touchedMessages = true;
@@ -523,7 +524,7 @@ function prepare(db: DB) {
     setLastMessageId: p("UPDATE counters SET last_message_id = ? WHERE id = 1"),
     sessions: p("SELECT client_id, protocol_version, expiry_interval, disconnected_at, last_seq FROM sessions WHERE protocol_version IS NOT NULL"),
     subscriptions: p("SELECT filter, qos, no_local, retain_as_published, retain_handling, subscription_id FROM subscriptions WHERE client_id = ?"),
-    qos2: p("SELECT packet_id FROM qos2 WHERE client_id = ?"),
+    qos2: p("SELECT packet_id FROM qos2 WHERE client_id = ?").pluck(),
     totals: p("SELECT count(*) AS n, coalesce(sum(bytes), 0) AS bytes FROM queue WHERE client_id = ?"),
     retained: p("SELECT id, topic, payload, qos, retain, properties, received_at FROM retained"),
     page: p(PAGE_SQL).raw(),
@@ -560,7 +561,7 @@ function prepare(db: DB) {
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     ),
     queueUpdate: p("UPDATE queue SET state = ?, packet_id = ? WHERE client_id = ? AND seq = ?"),
-    queueDelete: p("DELETE FROM queue WHERE client_id = ? AND seq = ? RETURNING message_id"),
+    queueDelete: p("DELETE FROM queue WHERE client_id = ? AND seq = ? RETURNING message_id").pluck(),
     qos2Put: p("INSERT OR IGNORE INTO qos2 (client_id, packet_id) VALUES (?, ?)"),
     qos2Delete: p("DELETE FROM qos2 WHERE client_id = ? AND packet_id = ?"),
     retainedPut: p(
