@@ -304,6 +304,7 @@ class World {
     if (!c.connClean) return;
     c.outgoing.clear();
     c.qos2In.clear();
+    c.subs.clear(); // the clean session's subscriptions end with it
   }
 
   /** We discarded our session state for a clean CONNECT that may never have reached the broker:
@@ -380,8 +381,10 @@ const cmd = (name: string, open: boolean | undefined, i: number, run: (w: World,
 function commands(n: number) {
   const client = fc.nat(4);
   const qos = fc.constantFrom<QoS>(0, 1, 2);
-  const connect = fc.tuple(client, fc.constantFrom(false, false, false, true), fc.constantFrom(0, 0, 10)).map(([i, clean, keepAlive]) =>
-      cmd(`connect(#${i}, clean=${clean}, ka=${keepAlive})`, false, i, (w, c) => {
+  const connectOrTakeover = (takeover: boolean) =>
+    fc.tuple(client, fc.constantFrom(false, false, false, true), fc.constantFrom(0, 0, 10)).map(([i, clean, keepAlive]) =>
+      cmd(`${takeover ? "takeover" : "connect"}(#${i}, clean=${clean}, ka=${keepAlive})`, takeover, i, (w, c) => {
+        if (c.pendingConnack !== undefined) return; // (takeover) one CONNECT in flight at a time
         c.toAck = [];
         w.endOfConnection(c);
         c.pendingConnack = { clean };
@@ -393,16 +396,18 @@ function commands(n: number) {
           c.qos2In.clear();
           c.outgoing.clear();
         }
-        w.sim.connect(c.name, { clean, keepAlive });
+        w.sim.connect(c.name, { clean, keepAlive }, takeover);
       }),
     );
+  const connect = connectOrTakeover(false);
+  const takeover = connectOrTakeover(true);
   const disconnect = fc.tuple(client, fc.boolean()).map(([i, graceful]) =>
       cmd(`${graceful ? "disconnect" : "drop"}(#${i})`, true, i, (w, c) => {
         if (graceful) w.sim.disconnect(c.name);
         else w.sim.drop(c.name);
         c.toAck = [];
         w.lost(c);
-        if (c.connClean && c.hasSession === false) c.subs.clear();
+        w.endOfConnection(c);
       }),
     );
   const subscribe = fc.tuple(client, fc.integer({ min: 0, max: FILTERS.length - 1 }), qos).map(([i, f, q]) =>
@@ -440,18 +445,18 @@ function commands(n: number) {
           // A CONNECT whose CONNACK never arrived did not take effect (its writes were not durable).
           if (c.pendingConnack?.clean === true) w.cleanAttemptLost(c);
           c.pendingConnack = undefined;
-          if (c.connClean && c.hasSession === false) c.subs.clear();
+          w.endOfConnection(c);
         }
       }),
     );
   const advance = fc.constantFrom(1_000, 16_000).map((ms) =>
       cmd(`advance(${ms})`, undefined, 0, (w) => {
         w.sim.advance(ms);
-        for (const c of w.clients) if (!w.isOpen(c)) (w.lost(c), (c.toAck = []));
+        for (const c of w.clients) if (!w.isOpen(c)) (w.lost(c), w.endOfConnection(c), (c.toAck = []));
       }),
     );
   // Weighted by repetition: mostly traffic, sometimes failures.
-  return [connect, connect, connect, subscribe, subscribe, subscribe, publish, publish, publish, publish, publish, publish, acks, acks, acks, confirm, confirm, confirm, confirm, disconnect, disconnect, unsubscribe, crash, advance];
+  return [connect, connect, connect, takeover, subscribe, subscribe, subscribe, publish, publish, publish, publish, publish, publish, acks, acks, acks, confirm, confirm, confirm, confirm, disconnect, disconnect, unsubscribe, crash, advance];
 }
 
 const configs = fc.record({

@@ -221,9 +221,11 @@ export class Sim {
       } else if (a.type === "close") {
         const c = this.byConn.get(a.conn);
         if (c !== undefined) {
-          c.conn = undefined;
-          c.closedReason = a.reason;
-          c.closedBy = "broker";
+          if (c.conn === a.conn) {
+            c.conn = undefined;
+            c.closedReason = a.reason;
+            c.closedBy = "broker";
+          }
           this.byConn.delete(a.conn);
           // The driver reports the socket closed.
           this.later({ type: "closed", conn: a.conn });
@@ -294,9 +296,14 @@ export class Sim {
 
   // ---- clients --------------------------------------------------------------------------------
 
-  open(name: string): Client {
+  /** Opens a connection for the client; `takeover` keeps the old one open (the broker must close it). */
+  open(name: string, takeover = false): Client {
     const c = this.client(name);
-    if (c.conn !== undefined) this.drop(name);
+    if (c.conn !== undefined) {
+      // A takeover leaves the old socket open for the broker to close; the client stops reading it.
+      if (takeover) this.byConn.delete(c.conn);
+      else this.drop(name);
+    }
     const conn = this.nextConn++;
     c.conn = conn;
     c.closedReason = undefined;
@@ -314,8 +321,8 @@ export class Sim {
   }
 
   /** Opens a connection and sends CONNECT; returns the CONNACK (or undefined). */
-  connect(name: string, o: ConnectOptions = {}) {
-    const c = this.open(name);
+  connect(name: string, o: ConnectOptions = {}, takeover = false) {
+    const c = this.open(name, takeover);
     const before = c.received.length;
     this.send(name, connectPacket(name, o));
     return c.received.slice(before).find((p) => p.type === "connack");
