@@ -136,6 +136,26 @@ export function storeConformance(name: string, open: () => Promise<OpenedStore>,
         expect(session(snap, "a")).toEqual({ meta: meta("a", { protocolVersion: 5, expiryInterval: 60 }), subscriptions: [], qos2: [], queueHead: [], queueCount: 0, queueBytes: 0, lastSeq: 0 });
       });
 
+      it("restores many sessions, each with its own state", async () => {
+        const store = await fresh();
+        const writes: StoreWrite[] = [messagePut(message(1))];
+        for (let i = 0; i < 500; i++) {
+          const id = `client-${String(i).padStart(4, "0")}`;
+          writes.push(sessionPut(id, { expiryInterval: i }), { op: "subscription-put", clientId: id, subscription: sub(`t/${i}`) }, queuePut(id, i + 1, 1));
+          if (i % 2) writes.push({ op: "qos2-put", clientId: id, packetId: i });
+        }
+        await store.apply(writes);
+        const snap = await store.restore(5);
+        expect(snap.sessions.length).toBe(500);
+        snap.sessions.forEach((s, i) => {
+          expect(s.meta.expiryInterval).toBe(i);
+          expect(s.subscriptions.map((x) => x.filter)).toEqual([`t/${i}`]);
+          expect(s.qos2).toEqual(i % 2 ? [i] : []);
+          expect(seqs(s.queueHead)).toEqual([i + 1]);
+          expect(s.lastSeq).toBe(i + 1);
+        });
+      });
+
       it("keeps client ids with any characters apart", async () => {
         const store = await fresh();
         const ids = ["", "é", "a b", "a/b", "a'b", "\u{1F600}", "x".repeat(300)];
@@ -260,6 +280,18 @@ export function storeConformance(name: string, open: () => Promise<OpenedStore>,
         expect(e!.message.payload.length).toBe(0);
         expect(e!.message.properties).toEqual({});
         expect(e!.qos).toBe(0);
+      });
+
+      it("round-trips a 1 MiB payload and every byte value", async () => {
+        const store = await fresh();
+        const big = Array.from({ length: 1 << 20 }, (_, i) => (i * 7 + (i >> 8)) & 0xff);
+        await store.apply([sessionPut("c"), messagePut(message(1, "big", big)), queuePut("c", 1, 1), { op: "retained-put", message: message(2, "big/r", big) }]);
+        const [e] = await store.load("c", 0, 1);
+        expect(e!.message.payload.length).toBe(1 << 20);
+        expect(Buffer.compare(Buffer.from(e!.message.payload), Buffer.from(big))).toBe(0);
+        const snap = await store.restore(1);
+        expect(Buffer.compare(Buffer.from(snap.retained[0]!.payload), Buffer.from(big))).toBe(0);
+        expect(snap.sessions[0]!.queueBytes).toBe((1 << 20) + 3);
       });
 
       it("stores a message routed to many sessions once and deletes it with its last entry", async () => {
