@@ -189,35 +189,43 @@ export class TopicTree<S, V> {
     const dollar = len > 0 && topic.charCodeAt(0) === DOLLAR;
     let node: Node<S, V> = root;
     let start = 0;
-    for (;;) {
-      // `#` matches the remaining levels, zero included: "sport/#" matches "sport".
-      const hash = node.hash;
-      if (hash !== undefined && !(dollar && node === root)) visitAll(hash, visit);
-      let next: Node<S, V> | undefined;
-      if (start > len) {
-        // The topic is consumed: the filter ending here matches.
-        visitAll(node, visit);
-      } else {
-        let end = topic.indexOf("/", start);
-        if (end === -1) end = len;
-        next = childAt(node, topic, start, end);
-        const plus = node.plus;
-        if (plus !== undefined && !(dollar && node === root)) {
-          if (next === undefined) next = plus;
-          else {
-            nodes.push(plus);
-            positions.push(end + 1);
+    try {
+      for (;;) {
+        // `#` matches the remaining levels, zero included: "sport/#" matches "sport".
+        const hash = node.hash;
+        if (hash !== undefined && !(dollar && node === root)) visitAll(hash, visit);
+        let next: Node<S, V> | undefined;
+        if (start > len) {
+          // The topic is consumed: the filter ending here matches.
+          visitAll(node, visit);
+        } else {
+          let end = topic.indexOf("/", start);
+          if (end === -1) end = len;
+          next = childAt(node, topic, start, end);
+          const plus = node.plus;
+          if (plus !== undefined && !(dollar && node === root)) {
+            if (next === undefined) next = plus;
+            else {
+              nodes.push(plus);
+              positions.push(end + 1);
+            }
           }
+          start = end + 1;
         }
-        start = end + 1;
+        if (next !== undefined) {
+          node = next;
+          continue;
+        }
+        if (nodes.length === base) return;
+        node = nodes.pop()!;
+        start = positions.pop()!;
       }
-      if (next !== undefined) {
-        node = next;
-        continue;
+    } finally {
+      // A visitor that threw leaves frames behind: drop them (a nested match stops at its own base).
+      if (nodes.length !== base) {
+        nodes.length = base;
+        positions.length = base;
       }
-      if (nodes.length === base) return;
-      node = nodes.pop()!;
-      start = positions.pop()!;
     }
   }
 

@@ -160,6 +160,21 @@ describe("TopicTree", () => {
     expect(tree.nodes).toBe(1);
   });
 
+  it("stays usable after a visitor throws mid-match", () => {
+    const tree = new TopicTree<string, number>();
+    for (const f of ["a/b", "a/+", "+/b", "#", "+/+"]) tree.add(f, f, 0);
+    expect(() =>
+      tree.match("a/b", (s) => {
+        if (s === "a/b") throw new Error("boom");
+      }),
+    ).toThrow("boom");
+    // No frames of the aborted walk are left behind in the reused stack.
+    expect((tree as unknown as { stackNodes: unknown[] }).stackNodes).toHaveLength(0);
+    const seen: string[] = [];
+    tree.match("a/b", (s) => seen.push(s));
+    expect(seen.sort()).toEqual(["#", "+/+", "+/b", "a/+", "a/b"]);
+  });
+
   it("allows a nested match from inside a visitor", () => {
     const tree = new TopicTree<string, number>();
     tree.add("a/+", "x", 1);
