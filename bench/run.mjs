@@ -9,10 +9,12 @@
 //                                    (node --cpu-prof, summary in docs and bench/results)
 //   node bench/run.mjs --no-docs     do not rewrite docs/benchmarks.md and docs/bench/*.svg
 //
-// Output: bench/results/<timestamp>.json, the `## End-to-end` section of docs/benchmarks.md and
-// the charts docs/bench/*.svg. Run `npm run build` first.
+// Output: bench/results/<timestamp>.json and, unless --no-docs, the same as
+// bench/results/latest.json, the `## End-to-end` section of docs/benchmarks.md and the charts
+// docs/bench/*.svg. Run `npm run build` first.
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import os from "node:os";
+import { performance } from "node:perf_hooks";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { Client } from "./e2e/client.mjs";
@@ -39,9 +41,9 @@ const S = full
   : { fanIn: 64_000, fanOut: 2_000, stream: 10_000, backlog: 10_000, idle: 2_000, churn: 2_000 };
 
 export const SCENARIOS = [
-  { id: "fan-in-qos0", title: "Fan-in QoS 0 (16 publishers -> 1 wildcard subscriber)", unit: "msg/s", better: "higher", run: (b) => fanIn(b, { messages: S.fanIn, qos: 0 }) },
-  { id: "fan-in-qos1", title: "Fan-in QoS 1 (16 publishers -> 1 wildcard subscriber)", unit: "msg/s", better: "higher", run: (b) => fanIn(b, { messages: S.fanIn / 2, qos: 1 }) },
-  { id: "fan-out", title: "Fan-out QoS 0 (1 publisher -> 50 subscribers)", unit: "deliveries/s", better: "higher", run: (b) => fanOut(b, { messages: S.fanOut }) },
+  { id: "fan-in-qos0", title: "Fan-in QoS 0 (16 publishers -> 1 wildcard subscriber)", unit: "msg/s", better: "higher", run: (b) => fanIn(b, { messages: S.fanIn, qos: 0, window: 128 }) },
+  { id: "fan-in-qos1", title: "Fan-in QoS 1 (16 publishers -> 1 wildcard subscriber)", unit: "msg/s", better: "higher", run: (b) => fanIn(b, { messages: S.fanIn / 2, qos: 1, window: 48 }) },
+  { id: "fan-out", title: "Fan-out QoS 0 (1 publisher -> 50 subscribers)", unit: "deliveries/s", better: "higher", run: (b) => fanOut(b, { messages: S.fanOut, window: 1000 }) },
   { id: "qos1-stream", title: "QoS 1 request stream (16 in flight)", unit: "msg/s", better: "higher", run: (b) => qos1Stream(b, { messages: S.stream }) },
   { id: "backlog", title: `Persistent-session backlog drain (${S.backlog.toLocaleString("en")} queued QoS 1)`, unit: "msg/s", better: "higher", persistent: true, run: (b) => backlog(b, { messages: S.backlog }), noCeiling: true },
   { id: "idle", title: `Idle connections (${S.idle.toLocaleString("en")}): broker RSS per connection`, unit: "bytes/conn", better: "lower", run: (b) => idle(b, { connections: S.idle }), noCeiling: true },
@@ -56,6 +58,13 @@ if (brokers.includes("mosquitto") && !ensureMosquitto()) {
   brokers = brokers.filter((b) => b !== "mosquitto");
 }
 const scenarios = SCENARIOS.filter((s) => !onlyScenarios || onlyScenarios.includes(s.id));
+
+/** utime + stime of a process in seconds, from /proc/PID/stat. */
+function cpuTimes(pid) {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return (Number(f[11]) + Number(f[12])) / 100; // fields 14 and 15, in clock ticks (USER_HZ 100)
+}
 
 const median = (xs) => {
   const s = [...xs].sort((a, b) => a - b);
@@ -81,9 +90,17 @@ for (const sc of scenarios) {
       let broker;
       try {
         broker = await startBroker(name, { persistent: sc.persistent, queue: sc.persistent ? S.backlog : 0, ...(profiling && { profileDir, profileName: sc.id }) });
+        const cpu0 = cpuTimes(broker.pid);
+        const own0 = process.cpuUsage();
+        const t0 = performance.now();
         const res = await sc.run(broker);
+        const wall = (performance.now() - t0) / 1000;
+        const own = process.cpuUsage(own0);
+        // CPU share of each side over the scenario (1 = one core busy all the time): a broker
+        // near 1 is the bottleneck; a generator near 1 means the figure is the generator's.
+        res.extra = { ...res.extra, brokerCpu: (cpuTimes(broker.pid) - cpu0) / wall, generatorCpu: (own.user + own.system) / 1e6 / wall };
         runs.push(res);
-        process.stdout.write(`${sc.id.padEnd(12)} ${name.padEnd(16)} rep ${r + 1}: ${fmt(res.value, sc.unit)} ${sc.unit}${res.extra?.p99ms !== undefined ? ` (p50 ${res.extra.p50ms.toFixed(2)} ms, p99 ${res.extra.p99ms.toFixed(2)} ms)` : ""}\n`);
+        process.stdout.write(`${sc.id.padEnd(12)} ${name.padEnd(16)} rep ${r + 1}: ${fmt(res.value, sc.unit)} ${sc.unit}${res.extra?.p99ms !== undefined ? ` (p50 ${res.extra.p50ms.toFixed(2)} ms, p99 ${res.extra.p99ms.toFixed(2)} ms)` : ""}  cpu broker ${res.extra.brokerCpu.toFixed(2)} generator ${res.extra.generatorCpu.toFixed(2)}\n`);
       } catch (e) {
         const msg = e instanceof Incorrect ? e.message : `failed: ${e.message}`;
         runs.push({ error: msg });
@@ -134,6 +151,8 @@ const file = path.join(resultsDir, `${stamp}.json`);
 writeFileSync(file, JSON.stringify(run, null, 2) + "\n");
 console.log(`wrote ${path.relative(root, file)}`);
 if (!args.includes("--no-docs")) {
-  const written = await writeReport(run, root);
+  // the docs cite bench/results/latest.json: keep the two in step
+  writeFileSync(path.join(resultsDir, "latest.json"), JSON.stringify(run, null, 2) + "\n");
+  const written = ["bench/results/latest.json", ...(await writeReport(run, root))];
   for (const w of written) console.log(`wrote ${w}`);
 }

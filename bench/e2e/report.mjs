@@ -22,7 +22,7 @@ export function markdown(run) {
   const cell = (sc, b) => {
     const r = get(sc.id, b);
     if (r === undefined) return "n/a";
-    if (r.errors.length > 0) return `**error**: ${r.errors[0].replace(/\|/g, "/")}`;
+    if (r.errors.length > 0) return `**error** (${r.errors.length} of ${r.runs.length} runs): ${r.errors[0].replace(/\s+/g, " ").replace(/\|/g, "/").slice(0, 160)}`;
     let s = fmtValue(r.median, sc.unit);
     if (r.p50ms !== undefined) s += ` (p50 ${r.p50ms.toFixed(2)} / p99 ${r.p99ms.toFixed(2)} ms)`;
     return s;
@@ -119,11 +119,22 @@ export async function charts(run) {
   return out;
 }
 
+/** Hand-written subsections of `## End-to-end` (from this heading on) survive regeneration. */
+const KEEP = "### Where harbormq spends its time";
+
 export async function writeReport(run, root) {
   const written = [];
   const doc = path.join(root, "docs/benchmarks.md");
   const text = existsSync(doc) ? readFileSync(doc, "utf8") : "# Benchmarks\n";
-  writeFileSync(doc, replaceSection(text, "## End-to-end", markdown(run)));
+  let body = markdown(run);
+  const start = text.indexOf("\n## End-to-end\n");
+  if (start >= 0) {
+    const next = text.indexOf("\n## ", start + 1);
+    const old = text.slice(start, next < 0 ? text.length : next + 1);
+    const keep = old.indexOf(`\n${KEEP}\n`);
+    if (keep >= 0) body = body.replace(/\n*$/, "\n\n") + old.slice(keep + 1);
+  }
+  writeFileSync(doc, replaceSection(text, "## End-to-end", body));
   written.push("docs/benchmarks.md");
   const dir = path.join(root, "docs/bench");
   mkdirSync(dir, { recursive: true });
