@@ -21,6 +21,6 @@ storeConformance("SqliteStore (file, synchronous full)", async () => {
       return store;
     },
   };
-}, { numRuns: 60 });
+}, { numRuns: 40 });
 
 storeConformance("SqliteStore (:memory:)", async () => ({ store: await openSqliteStore({ file: ":memory:" }) }), { numRuns: 60 });
