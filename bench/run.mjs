@@ -81,38 +81,44 @@ if (profile) mkdirSync(profileDir, { recursive: true });
 
 const results = [];
 const fmt = (v, unit) => (unit === "bytes/conn" ? `${Math.round(v)} B` : Math.round(v).toLocaleString("en"));
+/** One repetition of one scenario against a freshly started broker. */
+async function once(sc, name, r) {
+  const profiling = profile && name === "harbormq-memory" && r === 0;
+  let broker;
+  try {
+    broker = await startBroker(name, { persistent: sc.persistent, queue: sc.persistent ? S.backlog : 0, ...(profiling && { profileDir, profileName: sc.id }) });
+    const cpu0 = cpuTimes(broker.pid);
+    const own0 = process.cpuUsage();
+    const t0 = performance.now();
+    const res = await sc.run(broker);
+    const wall = (performance.now() - t0) / 1000;
+    const own = process.cpuUsage(own0);
+    // CPU share of each side over the scenario (1 = one core busy all the time): a broker
+    // near 1 is the bottleneck; a generator near 1 means the figure is the generator's.
+    res.extra = { ...res.extra, brokerCpu: (cpuTimes(broker.pid) - cpu0) / wall, generatorCpu: (own.user + own.system) / 1e6 / wall };
+    process.stdout.write(`${sc.id.padEnd(12)} ${name.padEnd(16)} rep ${r + 1}: ${fmt(res.value, sc.unit)} ${sc.unit}${res.extra?.p99ms !== undefined ? ` (p50 ${res.extra.p50ms.toFixed(2)} ms, p99 ${res.extra.p99ms.toFixed(2)} ms)` : ""}  cpu broker ${res.extra.brokerCpu.toFixed(2)} generator ${res.extra.generatorCpu.toFixed(2)}\n`);
+    return res;
+  } catch (e) {
+    const msg = e instanceof Incorrect ? e.message : `failed: ${e.message}`;
+    process.stdout.write(`${sc.id.padEnd(12)} ${name.padEnd(16)} rep ${r + 1}: ERROR ${msg}\n`);
+    return { error: msg };
+  } finally {
+    Client.destroyAll();
+    await broker?.stop();
+  }
+}
+
 for (const sc of scenarios) {
-  for (const name of brokers) {
-    if (sc.noCeiling && BROKERS[name].ceiling) continue;
-    const runs = [];
-    for (let r = 0; r < reps; r++) {
-      const profiling = profile && name === "harbormq-memory" && r === 0;
-      let broker;
-      try {
-        broker = await startBroker(name, { persistent: sc.persistent, queue: sc.persistent ? S.backlog : 0, ...(profiling && { profileDir, profileName: sc.id }) });
-        const cpu0 = cpuTimes(broker.pid);
-        const own0 = process.cpuUsage();
-        const t0 = performance.now();
-        const res = await sc.run(broker);
-        const wall = (performance.now() - t0) / 1000;
-        const own = process.cpuUsage(own0);
-        // CPU share of each side over the scenario (1 = one core busy all the time): a broker
-        // near 1 is the bottleneck; a generator near 1 means the figure is the generator's.
-        res.extra = { ...res.extra, brokerCpu: (cpuTimes(broker.pid) - cpu0) / wall, generatorCpu: (own.user + own.system) / 1e6 / wall };
-        runs.push(res);
-        process.stdout.write(`${sc.id.padEnd(12)} ${name.padEnd(16)} rep ${r + 1}: ${fmt(res.value, sc.unit)} ${sc.unit}${res.extra?.p99ms !== undefined ? ` (p50 ${res.extra.p50ms.toFixed(2)} ms, p99 ${res.extra.p99ms.toFixed(2)} ms)` : ""}  cpu broker ${res.extra.brokerCpu.toFixed(2)} generator ${res.extra.generatorCpu.toFixed(2)}\n`);
-      } catch (e) {
-        const msg = e instanceof Incorrect ? e.message : `failed: ${e.message}`;
-        runs.push({ error: msg });
-        process.stdout.write(`${sc.id.padEnd(12)} ${name.padEnd(16)} rep ${r + 1}: ERROR ${msg}\n`);
-      } finally {
-        Client.destroyAll();
-        await broker?.stop();
-      }
-    }
-    const ok = runs.filter((x) => x.error === undefined);
-    const errors = runs.filter((x) => x.error !== undefined).map((x) => x.error);
-    const entry = { scenario: sc.id, broker: name, runs, errors };
+  const names = brokers.filter((name) => !(sc.noCeiling && BROKERS[name].ceiling));
+  const runs = new Map(names.map((n) => [n, []]));
+  // repetitions outermost: a burst of load from elsewhere on the machine hits one repetition of
+  // every broker rather than all repetitions of one
+  for (let r = 0; r < reps; r++) for (const name of names) runs.get(name).push(await once(sc, name, r));
+  for (const name of names) {
+    const all = runs.get(name);
+    const ok = all.filter((x) => x.error === undefined);
+    const errors = all.filter((x) => x.error !== undefined).map((x) => x.error);
+    const entry = { scenario: sc.id, broker: name, runs: all, errors };
     // a broker that failed any repetition gets no figure, only its error
     if (errors.length === 0) {
       entry.median = median(ok.map((x) => x.value));
@@ -120,6 +126,7 @@ for (const sc of scenarios) {
         entry.p50ms = median(ok.map((x) => x.extra.p50ms));
         entry.p99ms = median(ok.map((x) => x.extra.p99ms));
       }
+      entry.brokerCpu = median(ok.map((x) => x.extra.brokerCpu));
     }
     results.push(entry);
   }

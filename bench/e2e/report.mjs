@@ -107,7 +107,7 @@ export async function charts(run) {
           encoding: {
             y: { field: "broker", type: "nominal", sort: null },
             x: { field: "value", type: "quantitative" },
-            text: { condition: { test: "datum.status === 'error'", value: "error" }, field: "value", type: "quantitative", format: "~s" },
+            text: { condition: { test: "datum.status === 'error'", value: "error" }, field: "value", type: "quantitative", format: ".3~s" },
           },
         },
       ],
