@@ -48,6 +48,8 @@ class ClientModel {
   /** Does the broker hold a persistent session for us? undefined = cannot tell. */
   hasSession: boolean | undefined = false;
   pendingConnack: { clean: boolean } | undefined = undefined;
+  /** The session expired after our last CONNECT was sent (its CONNACK, if late, is stale). */
+  expiredSinceConnect = false;
   connClean = true;
   /** filter -> granted QoS once SUBACKed; pending ones carry the SUBSCRIBE id. */
   readonly subs = new Map<string, { qos: number; established: boolean; pendingId: number; epoch: number }>();
@@ -99,8 +101,19 @@ class World {
     return this.sim.isOpen(c.name);
   }
 
+  private expiredSeen = 0;
+
   /** Processes everything clients received since last time, then checks global invariants. */
   settle(): void {
+    // An expired session is gone with everything it held.
+    const expired = this.sim.eventsOf("session-expired");
+    for (; this.expiredSeen < expired.length; this.expiredSeen++) {
+      const c = this.client(expired[this.expiredSeen]!.clientId);
+      this.voidExpectations(c);
+      c.subs.clear();
+      c.hasSession = undefined; // gone, unless a crash loses the session-delete before it is durable
+      c.expiredSinceConnect = true;
+    }
     for (let round = 0; round < 50; round++) {
       let any = false;
       for (const c of this.clients) any = this.process(c) || any;
@@ -143,7 +156,7 @@ class World {
           } else {
             // [MQTT-3.2.2-2] [MQTT-3.2.2-3] session present is right
             if (c.hasSession !== undefined) expect(p.sessionPresent).toBe(c.hasSession);
-            c.hasSession = true;
+            c.hasSession = c.expiredSinceConnect ? undefined : true;
           }
           if (!p.sessionPresent) {
             // No session: what we held from earlier connections is void (not what we already sent on this one).
@@ -332,6 +345,7 @@ class World {
       if (!this.isOpen(c) && c.hasSession !== false) {
         this.endOfConnection(c);
         c.pendingConnack = { clean: false };
+        c.expiredSinceConnect = false;
         c.connClean = false;
         c.epoch++;
         this.sim.connect(c.name, { clean: false });
@@ -388,6 +402,7 @@ function commands(n: number) {
         c.toAck = [];
         w.endOfConnection(c);
         c.pendingConnack = { clean };
+        c.expiredSinceConnect = false;
         c.connClean = clean;
         c.epoch++;
         if (clean) {
@@ -465,6 +480,7 @@ const configs = fc.record({
   overflowPolicy: fc.constantFrom("drop-new" as const, "drop-oldest" as const),
   queueQos0: fc.boolean(),
   queueWindow: fc.constantFrom(2, 4, 1000),
+  persistentSessionExpiry: fc.constantFrom(0xffffffff, 0xffffffff, 20),
 });
 
 describe("MQTT 3.1.1", () => {
