@@ -455,6 +455,8 @@ export class Broker {
     const wasConnected = conn.state === "connected";
     conn.state = "closed";
     conn.buffer.length = 0;
+    // A hook answer for a closed connection is moot (and ignored if it still comes).
+    if (conn.waitingOp !== undefined) this.ops.delete(conn.waitingOp);
     conn.waitingOp = undefined;
     this.conns.delete(conn.id);
     if (emitClose) this.emit({ type: "close", conn: conn.id, reason, message });
