@@ -369,3 +369,38 @@ describe("MQTT 3.1.1", () => {
     });
   });
 });
+
+describe("hooks", () => {
+  it("a refused authorize-subscribe denies every filter (0x80; 0x87 for MQTT 5)", () => {
+    for (const [version, code] of [[4, 0x80], [5, 0x87]] as const) {
+      const sim = new Sim({ authorizeSubscribe: true }, { authorizeSubscribe: () => undefined });
+      sim.connect("s", { version });
+      sim.subscribe("s", [["a", 1], ["b", 2]], 3);
+      const hook = sim.pendingHooks.pop() as { op: number };
+      sim.input({ type: "authed", op: hook.op, verdict: { ok: false, reasonCode: 0x87 }, granted: undefined });
+      expect(sim.received("s").at(-1)).toEqual({ type: "suback", packetId: 3, reasonCodes: [code, code], properties: {} });
+      expect(sim.broker.stats.subscriptions).toBe(0);
+    }
+  });
+
+  it("a hook answer for a connection that closed meanwhile is ignored", () => {
+    const sim = new Sim({ authenticate: true }, { authenticate: () => undefined });
+    sim.open("c1");
+    sim.send("c1", { type: "connect", protocolName: "MQTT", protocolVersion: 4, clean: true, keepAlive: 0, clientId: "c1", will: undefined, username: undefined, password: undefined, properties: {} });
+    const hook = sim.pendingHooks.pop() as { op: number };
+    sim.drop("c1");
+    sim.input({ type: "authed", op: hook.op, verdict: { ok: true }, granted: undefined });
+    expect(sim.received("c1")).toEqual([]);
+    expect(sim.broker.stats).toMatchObject({ connections: 0, sessions: 0 });
+  });
+
+  it("shutdown closes every connection; MQTT 5 clients get DISCONNECT 0x8B first", () => {
+    const sim = new Sim();
+    sim.connect("a", { version: 5 });
+    sim.connect("b", { clean: false });
+    sim.input({ type: "shutdown" });
+    expect(sim.received("a").at(-1)).toMatchObject({ type: "disconnect", reasonCode: 0x8b });
+    expect(sim.isOpen("a") || sim.isOpen("b")).toBe(false);
+    expect(sim.store.sessions.get("b")?.disconnectedAt).toBe(0);
+  });
+});
