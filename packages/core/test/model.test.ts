@@ -506,7 +506,8 @@ describe("MQTT 3.1.1", () => {
       // MODEL_SEED / MODEL_PATH replay a reported failure; MODEL_RUNS runs deeper locally.
       {
         numRuns: Number(process.env.MODEL_RUNS ?? 150),
-        ...(process.env.MODEL_SEED !== undefined ? { seed: Number(process.env.MODEL_SEED), path: process.env.MODEL_PATH, endOnFailure: true } : {}),
+        ...(process.env.MODEL_SEED !== undefined ? { seed: Number(process.env.MODEL_SEED), endOnFailure: true } : {}),
+        ...(process.env.MODEL_PATH !== undefined ? { path: process.env.MODEL_PATH } : {}),
       },
     );
     // The runs must exercise what they claim to.
