@@ -38,6 +38,8 @@ interface MsgRecord {
   readonly publisher: string;
   readonly topic: string;
   readonly qos: QoS;
+  readonly retain: boolean;
+  readonly will: boolean;
   owned: boolean;
   /** Persistent subscribers that must get it once it is owned (unless dropped by policy). */
   readonly expectedBy: Set<string>;
@@ -247,7 +249,13 @@ class World {
       c.qos2In.set(p.packetId!, payload);
       c.toAck.push({ type: "pubrec", id: p.packetId! });
     } else if (p.qos === 1) c.toAck.push({ type: "puback", id: p.packetId! });
-    if (p.retain) return; // sent because of a (re)subscription: may repeat legitimately
+    if (p.retain) {
+      // [MQTT-3.3.1-8] [MQTT-3.3.1-11] only a retained, non-empty message comes with RETAIN=1,
+      // sent because of a (re)subscription (so it may repeat legitimately).
+      expect(rec.retain).toBe(true);
+      expect(p.payload.length).toBeGreaterThan(0);
+      return;
+    }
     const n = (c.delivered.get(payload) ?? 0) + 1;
     c.delivered.set(payload, n);
     if (n > 1) {
@@ -259,7 +267,7 @@ class World {
         expect(p.dup).toBe(true);
       }
     }
-    if (!p.dup && !this.resentByPublisher.has(payload)) {
+    if (!p.dup && !this.resentByPublisher.has(payload) && !rec.will) {
       // Per-publisher order per topic ([MQTT-4.6.0-6]).
       const key = `${rec.publisher}|${rec.topic}`;
       const seq = Number(payload.split("|")[2]);
@@ -299,11 +307,19 @@ class World {
     return this.sim.eventsOf("message-dropped").filter((e) => e.clientId === name).length;
   }
 
+  /** A will for the next connection: published at most once, on an abnormal close. */
+  will(c: ClientModel): { topic: string; payload: Uint8Array; qos: QoS; retain: boolean } {
+    const payload = `${c.name}|will|${this.seq++}`;
+    const retain = this.seq % 3 === 0;
+    this.msgs.set(payload, { payload, publisher: c.name, topic: "b", qos: 1, retain, will: true, owned: false, expectedBy: new Set() });
+    return { topic: "b", payload: new TextEncoder().encode(payload), qos: 1, retain };
+  }
+
   publish(c: ClientModel, topic: string, qos: QoS, retain: boolean): void {
     const payload = `${c.name}|${topic}|${this.seq++}`;
     const expectedBy = new Set<string>();
     if (qos > 0) for (const s of this.clients) if (this.expects(s, topic)) expectedBy.add(s.name);
-    this.msgs.set(payload, { payload, publisher: c.name, topic, qos, owned: false, expectedBy });
+    this.msgs.set(payload, { payload, publisher: c.name, topic, qos, retain, will: false, owned: false, expectedBy });
     let id: number | undefined;
     if (qos > 0) {
       id = c.allocPid();
@@ -396,8 +412,8 @@ function commands(n: number) {
   const client = fc.nat(4);
   const qos = fc.constantFrom<QoS>(0, 1, 2);
   const connectOrTakeover = (takeover: boolean) =>
-    fc.tuple(client, fc.constantFrom(false, false, false, true), fc.constantFrom(0, 0, 10)).map(([i, clean, keepAlive]) =>
-      cmd(`${takeover ? "takeover" : "connect"}(#${i}, clean=${clean}, ka=${keepAlive})`, takeover, i, (w, c) => {
+    fc.tuple(client, fc.constantFrom(false, false, false, true), fc.constantFrom(0, 0, 10), fc.boolean()).map(([i, clean, keepAlive, will]) =>
+      cmd(`${takeover ? "takeover" : "connect"}(#${i}, clean=${clean}, ka=${keepAlive}, will=${will})`, takeover, i, (w, c) => {
         if (c.pendingConnack !== undefined) return; // (takeover) one CONNECT in flight at a time
         c.toAck = [];
         w.endOfConnection(c);
@@ -411,7 +427,7 @@ function commands(n: number) {
           c.qos2In.clear();
           c.outgoing.clear();
         }
-        w.sim.connect(c.name, { clean, keepAlive }, takeover);
+        w.sim.connect(c.name, { clean, keepAlive, ...(will ? { will: w.will(c) } : {}) }, takeover);
       }),
     );
   const connect = connectOrTakeover(false);
@@ -485,7 +501,7 @@ const configs = fc.record({
 
 describe("MQTT 3.1.1", () => {
   it("model: sessions, queues, acks, crashes and time in any order keep every invariant", () => {
-    const stats = { publishes: 0, runs: 0, commands: 0, owned: 0, expected: 0, crashes: 0, delivered: 0 };
+    const stats = { wills: 0, publishes: 0, runs: 0, commands: 0, owned: 0, expected: 0, crashes: 0, delivered: 0 };
     fc.assert(
       fc.property(
         configs,
@@ -501,6 +517,7 @@ describe("MQTT 3.1.1", () => {
           stats.crashes += w.sim.crashes;
           for (const r of w.msgs.values()) if (r.owned) (stats.owned++, (stats.expected += r.expectedBy.size));
           for (const c of w.clients) stats.delivered += c.everReceived.size;
+          for (const c of w.clients) for (const p of c.everReceived) if (w.msgs.get(p)?.will === true) stats.wills++;
         },
       ),
       // MODEL_SEED / MODEL_PATH replay a reported failure; MODEL_RUNS runs deeper locally.
@@ -513,5 +530,6 @@ describe("MQTT 3.1.1", () => {
     // The runs must exercise what they claim to.
     expect(stats.expected).toBeGreaterThan(50);
     expect(stats.crashes).toBeGreaterThan(20);
+    expect(stats.wills).toBeGreaterThan(5);
   }, 600_000);
 });
