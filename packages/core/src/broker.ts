@@ -971,6 +971,7 @@ export class Broker {
     const n = targets.length;
     if (n === 0) return;
     let messagePut = false;
+    const bytes = messageBytes(msg); // once per message, not per delivery
     for (let i = 0; i < n; i++) {
       const session = targets[i]!;
       // [MQTT-3.8.4-6] min(publish QoS, granted QoS); [MQTT-3.3.1-9] RETAIN=0 to existing subscriptions.
@@ -978,7 +979,7 @@ export class Broker {
       const retain = session.routeRetainAsPublished && msg.retain;
       const ids = session.routeIds ?? NO_IDS;
       session.routeIds = undefined;
-      messagePut = this.enqueueEntry(session, msg, qos, retain, ids, messagePut);
+      messagePut = this.enqueueEntry(session, msg, qos, retain, ids, messagePut, bytes);
     }
     targets.length = 0;
   }
@@ -987,7 +988,7 @@ export class Broker {
   private enqueue(s: Session, m: StoredMessage, qos: QoS, retain: boolean, ids: readonly number[], copy: boolean): void {
     const needsStore = s.persistent && (qos > 0 || (this.config.queueQos0 && s.conn === undefined));
     const msg = copy && needsStore ? { ...m, id: ++this.lastMessageId } : m;
-    this.enqueueEntry(s, msg, qos, retain, ids, false);
+    this.enqueueEntry(s, msg, qos, retain, ids, false, messageBytes(msg));
   }
 
   /**
@@ -995,7 +996,7 @@ export class Broker {
    * queued (within the limits and the overflow policy). Returns whether `message-put` has been
    * written for `msg`.
    */
-  private enqueueEntry(s: Session, msg: StoredMessage, qos: QoS, retain: boolean, ids: readonly number[], messagePut: boolean): boolean {
+  private enqueueEntry(s: Session, msg: StoredMessage, qos: QoS, retain: boolean, ids: readonly number[], messagePut: boolean, bytes: number): boolean {
     const c = this.config;
     const q = s.queue;
     const conn = s.conn;
@@ -1019,7 +1020,6 @@ export class Broker {
       }
     } else persisted = s.persistent;
 
-    const bytes = messageBytes(msg);
     while (q.isFull(c.maxQueuedMessages, c.maxQueuedBytes, bytes)) {
       const victim = c.overflowPolicy === "drop-oldest" ? q.takeOldestQueued() : undefined;
       if (victim === undefined) {
