@@ -701,7 +701,18 @@ export class Broker {
     this.ops.delete(op);
     const s = rec.session;
     if (this.sessions.get(s.clientId) !== s || s.queue.loading !== op) return;
-    s.queue.merge(entries);
+    const added = s.queue.merge(entries);
+    // In-flight entries beyond the restored head (a head shorter than the in-flight window):
+    // their ids stay reserved and they go again now, before anything queued ([MQTT-4.4.0-1]).
+    const mem = s.queue.mem;
+    for (let i = mem.length - added; i < mem.length; i++) {
+      const e = mem[i]!;
+      if (e.state === "queued" || e.packetId === undefined) continue;
+      s.inflight.ids.claim(e.packetId, e);
+      if (s.conn === undefined) continue;
+      if (e.state === "sent") this.sendPublish(s.conn, e, true);
+      else this.send(s.conn, P.pubrel(e.packetId));
+    }
     this.pump(s);
   }
 

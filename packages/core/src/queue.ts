@@ -169,8 +169,9 @@ export class SessionQueue {
     return Math.max(1, this.window - this.mem.length);
   }
 
-  /** Merges a page answering `load` (entries after memTailSeq, in seq order). */
-  merge(entries: readonly StoredQueueEntry[]): void {
+  /** Merges a page answering `load` (entries after memTailSeq, in seq order); returns how many
+   *  entries were added (the last ones of `mem`). */
+  merge(entries: readonly StoredQueueEntry[]): number {
     this.loading = undefined;
     let added = 0;
     for (const s of entries) {
@@ -188,6 +189,7 @@ export class SessionQueue {
       for (const e of this.mem) b += e.bytes;
       this.bytes = b;
     }
+    return added;
   }
 
   /** Drops every entry held only in memory (volatile QoS 0 on disconnect). Returns them. */

@@ -309,6 +309,33 @@ describe("MQTT 3.1.1", () => {
       expect(sim.broker.sessionStats("s")).toMatchObject({ queued: 0, inflight: 0 });
     });
 
+    it("[MQTT-4.4.0-1] in-flight entries beyond a shorter restored head are resent with DUP and their ids stay reserved", () => {
+      const sim = offline({ maxInflight: 5 });
+      sim.connect("s", { clean: false });
+      for (let i = 0; i < 7; i++) sim.publish("p", "t", String(i), 1);
+      const first = sim.take("s").filter((x): x is PublishPacket => x.type === "publish");
+      expect(first).toHaveLength(5);
+      Object.assign(sim.config, { queueWindow: 2 }); // the next process runs with a smaller window
+      sim.crash();
+      sim.connect("s", { clean: false });
+      expect(sim.broker.sessionStats("s")).toMatchObject({ queued: 7, inflight: 2 }); // head of 2
+      // Acknowledge nothing yet: the head goes again, then the rest of the in-flight entries as
+      // soon as memory has room for the next page.
+      const again: PublishPacket[] = [];
+      for (let round = 0; round < 20; round++) {
+        const batch = sim.take("s").filter((x): x is PublishPacket => x.type === "publish");
+        again.push(...batch);
+        // acknowledge only DUP resends, so new ids are allocated while old ones are still in use
+        for (const p of batch) if (p.dup) sim.send("s", ack("puback", p.packetId!));
+      }
+      const dups = again.filter((p) => p.dup);
+      expect(dups.map((p) => [dec(p.payload), p.packetId])).toEqual(first.map((p) => [dec(p.payload), p.packetId]));
+      const fresh = again.filter((p) => !p.dup);
+      expect(fresh.map((p) => dec(p.payload))).toEqual(["5", "6"]);
+      expect(drain(sim, "s")).toEqual([]);
+      expect(sim.broker.sessionStats("s")).toMatchObject({ inflight: 2, queued: 2 });
+    });
+
     it("new messages arriving while the backlog is paged out keep their order", () => {
       const sim = offline({ queueWindow: 3, maxInflight: 1 });
       for (let i = 0; i < 8; i++) sim.publish("p", "t", String(i), 1);

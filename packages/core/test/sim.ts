@@ -12,6 +12,7 @@ import type {
 } from "@harbormq/codec";
 import {
   Broker,
+  defaultConfig,
   type Action,
   type AuthVerdict,
   type BrokerConfig,
@@ -275,7 +276,8 @@ export class Sim {
       }
     }
     this.actions.length = 0;
-    this.broker = new Broker(this.config, snapshotOf(this.store, this.broker.config.queueWindow));
+    // The store restores queue heads of the new process's window (which may differ from the old one).
+    this.broker = new Broker(this.config, snapshotOf(this.store, this.config.queueWindow ?? defaultConfig.queueWindow));
     this.drive();
   }
 
