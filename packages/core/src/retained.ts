@@ -57,7 +57,7 @@ export class RetainedIndex<M> {
         this.nodeCount++;
         const children = node.children;
         if (children === undefined) node.children = child;
-        else if (children instanceof Node) node.children = new Map([[children.key, children], [child.key, child]]);
+        else if (children instanceof Node) node.children = new Map<string, typeof child>().set(children.key, children).set(child.key, child);
         else children.set(child.key, child);
       }
       node = child;

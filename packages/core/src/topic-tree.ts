@@ -106,7 +106,7 @@ export class TopicTree<S, V> {
           this.nodeCount++;
           const children = node.children;
           if (children === undefined) node.children = child;
-          else if (children instanceof Node) node.children = new Map([[children.key, children], [child.key, child]]);
+          else if (children instanceof Node) node.children = new Map<string, typeof child>().set(children.key, children).set(child.key, child);
           else children.set(child.key, child);
         }
         node = child;
