@@ -4,7 +4,8 @@
 // broker's peak RSS (VmHWM), enqueue and drain rates, and fails unless the drain is complete and in
 // order and VmHWM stays under --limit-mb (default 256). Needs `npm run build`.
 // Options: --messages=N, --window=N (publisher's unacknowledged messages), --max-inflight=N and
-// --queue-window=N (broker config), --synchronous=full|normal, --samples (RSS over time), --json.
+// --queue-window=N (broker config), --synchronous=full|normal, --samples (RSS over time), --json,
+// --heap-snapshot=DIR (a heap snapshot of the broker with the queue full).
 import { bigQueueSummary, runBigQueue } from "../packages/cli/test/torture/bigqueue.mjs";
 
 const args = Object.fromEntries(
@@ -19,7 +20,30 @@ const args = Object.fromEntries(
 );
 const num = (k) => (args[k] !== undefined ? { [k.replace(/-([a-z])/g, (_, c) => c.toUpperCase())]: Number(args[k]) } : {});
 const limit = Number(args["limit-mb"] ?? 256) * 1024 * 1024;
+// --heap-snapshot=DIR: the broker writes a heap snapshot into DIR once the queue is full.
+const heapDir = args["heap-snapshot"];
+const heapOptions = heapDir === undefined ? {} : {
+  nodeArgs: ["--heapsnapshot-signal=SIGUSR2", `--diagnostic-dir=${heapDir}`],
+  afterEnqueue: async (broker) => {
+    const { readdirSync, statSync } = await import("node:fs");
+    const { join } = await import("node:path");
+    const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+    const before = new Set(readdirSync(heapDir));
+    broker.child.kill("SIGUSR2");
+    let file;
+    while ((file = readdirSync(heapDir).find((f) => !before.has(f) && f.endsWith(".heapsnapshot"))) === undefined) await sleep(100);
+    // The broker writes it on its main thread; done once the size stops changing.
+    for (let size = -1; ; ) {
+      await sleep(500);
+      const now = statSync(join(heapDir, file)).size;
+      if (now === size) break;
+      size = now;
+    }
+    console.log(`heap snapshot: ${join(heapDir, file)}`);
+  },
+};
 const r = await runBigQueue({
+  ...heapOptions,
   ...num("messages"), ...num("window"), ...num("max-inflight"), ...num("queue-window"),
   synchronous: args.synchronous ?? "full",
   log: (line) => console.log(line),

@@ -141,6 +141,8 @@ export async function runBigQueue(options = {}) {
     const enqueueSeconds = (performance.now() - enqueueStart) / 1000;
     sample("enqueued");
     const afterEnqueue = memoryOf(broker.pid);
+    // e.g. SIGUSR2 to a broker started with --heapsnapshot-signal=SIGUSR2, to see where memory goes
+    if (options.afterEnqueue !== undefined) await options.afterEnqueue(broker);
 
     // 3. The subscriber comes back and drains, acknowledging every message.
     phase = "drain";

@@ -498,8 +498,12 @@ export async function runTorture(options = {}) {
 
 /** One line for humans: "lost N of M acknowledged ...". */
 export function summary(r) {
+  const n = Math.max(1, r.kills.length);
+  const waiting = r.kills.reduce((a, k) => a + (k.accepted - k.delivered), 0) / n;
+  const unacked = r.kills.reduce((a, k) => a + k.unacked, 0) / n;
   return (
     `lost ${r.lost.length} of ${r.accepted} acknowledged (${r.qos1} QoS 1, ${r.qos2} QoS 2) across ${r.kills.length} kills in ${r.seconds.toFixed(1)} s, seed ${r.seed}; ` +
+    `at a kill on average ${Math.round(waiting)} accepted messages awaited the subscriber and ${Math.round(unacked)} awaited their ack at the publisher; ` +
     `QoS 2 duplicates ${r.qos2Duplicates}, QoS 1 repeats ${r.qos1Repeats} (unexplained ${r.qos1Unexplained}), ` +
     `QoS 1 resends on the same packet id ${r.qos1Resends}, QoS 2 resends ${r.qos2Resends}, out-of-order first deliveries ${r.inversions}, publisher resends ${r.pubResends} PUBLISH + ${r.pubrelResends} PUBREL, subscriber drops ${r.subDrops}, violations ${r.violations.length}`
   );
