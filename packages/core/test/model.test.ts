@@ -91,7 +91,7 @@ class World {
     n: number,
     autoStore: boolean,
   ) {
-    this.sim = new Sim(config, { autoStore });
+    this.sim = new Sim({ ...config }, { autoStore }); // a copy: crash() may change its window
     this.clients = Array.from({ length: n }, (_, i) => new ClientModel(`c${i}`));
   }
 
@@ -468,8 +468,11 @@ function commands(n: number) {
         for (let j = 0; j < k; j++) w.sim.confirm();
       }),
     );
-  const crash = fc.constant(
-      cmd("crash()", undefined, 0, (w) => {
+  // The restarted process may run with another queue window (restored heads shorter or longer
+  // than the in-flight window of the previous run).
+  const crash = fc.constantFrom(undefined, undefined, 2, 4, 1000).map((window) =>
+      cmd(`crash(window=${window ?? "same"})`, undefined, 0, (w) => {
+        if (window !== undefined) Object.assign(w.sim.config, { queueWindow: window });
         w.sim.crash();
         for (const c of w.clients) {
           c.toAck = [];
