@@ -1,8 +1,9 @@
 // DISCONNECT (3.1.1 section 3.14, 5.0 section 3.14) and AUTH (5.0 section 3.15): an optional
 // reason code and optional properties in 5.0 (remaining length 0 means reason 0x00); nothing in 3.x.
 import type { AuthPacket, DisconnectPacket, Properties, ProtocolVersion } from "./packets.js";
-import { EMPTY_PROPERTIES, type Reader, type Writer, checkInt, fail, varintSize } from "./primitives.js";
+import { EMPTY_PROPERTIES, type Reader, type Writer, fail, varintSize } from "./primitives.js";
 import { propertiesSize, readProperties, writeProperties } from "./properties.js";
+import { checkReceivedCode, checkSentCode } from "./reason-codes.js";
 
 const layout: Record<ProtocolVersion, { readonly reasonAndProperties: boolean }> = {
   3: { reasonAndProperties: false },
@@ -17,6 +18,7 @@ function parseReason(r: Reader, type: "disconnect" | "auth", version: ProtocolVe
   let properties: Properties = EMPTY_PROPERTIES;
   if (layout[version].reasonAndProperties && r.pos < r.end) {
     reasonCode = r.u8("reason code");
+    checkReceivedCode(type, version, reasonCode); // [MQTT-3.14.2-1] [MQTT-3.15.2-1]
     if (r.pos < r.end) properties = readProperties(r, type);
   }
   r.done(type.toUpperCase());
@@ -37,7 +39,7 @@ export function parseAuth(r: Reader, version: ProtocolVersion): AuthPacket {
 export function reasonLength(p: ReasonPacket, version: ProtocolVersion): number {
   if (p.type === "auth" && version !== 5) throw new TypeError("AUTH exists only in MQTT 5.0");
   if (!layout[version].reasonAndProperties) return 0;
-  checkInt(p.reasonCode, 0, 0xff, `${p.type} reasonCode`);
+  checkSentCode(p.type, version, p.reasonCode);
   const ps = propertiesSize(p.properties, p.type);
   if (ps === 0) return p.reasonCode === 0 ? 0 : 1;
   return 1 + varintSize(ps) + ps;

@@ -2,18 +2,13 @@
 import type { Properties, ProtocolVersion, SubackPacket } from "./packets.js";
 import { EMPTY_PROPERTIES, type Reader, type Writer, checkPacketId, fail, varintSize } from "./primitives.js";
 import { propertiesSize, readProperties, writeProperties } from "./properties.js";
+import { checkReceivedCode, checkSentCode } from "./reason-codes.js";
 
-interface SubackLayout {
-  readonly properties: boolean;
-  /** The return / reason codes a SUBACK may carry. */
-  readonly codes: ReadonlySet<number>;
-}
-const codes3 = new Set([0x00, 0x01, 0x02, 0x80]); // 3.1.1 [MQTT-3.9.3-2] others are reserved
-const codes5 = new Set([0x00, 0x01, 0x02, 0x80, 0x83, 0x87, 0x8f, 0x91, 0x97, 0x9e, 0xa1, 0xa2]); // 5.0 3.9.3
-const layout: Record<ProtocolVersion, SubackLayout> = {
-  3: { properties: false, codes: codes3 },
-  4: { properties: false, codes: codes3 },
-  5: { properties: true, codes: codes5 },
+// The return / reason codes per version are in reason-codes.ts.
+const layout: Record<ProtocolVersion, { readonly properties: boolean }> = {
+  3: { properties: false },
+  4: { properties: false },
+  5: { properties: true },
 };
 
 export function parseSuback(r: Reader, version: ProtocolVersion): SubackPacket {
@@ -24,7 +19,7 @@ export function parseSuback(r: Reader, version: ProtocolVersion): SubackPacket {
   const reasonCodes: number[] = [];
   while (r.pos < r.end) {
     const c = r.u8("reason code");
-    if (!v.codes.has(c)) fail(`SUBACK with reserved return code 0x${c.toString(16)}`);
+    checkReceivedCode("suback", version, c); // [MQTT-3.9.3-2] (both versions)
     reasonCodes.push(c);
   }
   return { type: "suback", packetId, reasonCodes, properties };
@@ -33,9 +28,7 @@ export function parseSuback(r: Reader, version: ProtocolVersion): SubackPacket {
 export function subackLength(p: SubackPacket, version: ProtocolVersion): number {
   const v = layout[version];
   checkPacketId(p.packetId, "SUBACK");
-  for (const c of p.reasonCodes) {
-    if (!v.codes.has(c)) throw new RangeError(`SUBACK code 0x${c.toString(16)} is not valid in version ${version}`); // [MQTT-3.9.3-2]
-  }
+  for (const c of p.reasonCodes) checkSentCode("suback", version, c); // [MQTT-3.9.3-2]
   let n = 2 + p.reasonCodes.length;
   if (v.properties) {
     const ps = propertiesSize(p.properties, "suback");

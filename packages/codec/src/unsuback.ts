@@ -1,8 +1,9 @@
 // UNSUBACK (3.1.1 section 3.11, 5.0 section 3.11): packet id; 5.0 adds properties and one reason
 // code per filter (3.x has no payload, so `reasonCodes` is always empty there).
 import type { Properties, ProtocolVersion, UnsubackPacket } from "./packets.js";
-import { EMPTY_PROPERTIES, type Reader, type Writer, checkInt, checkPacketId, fail, varintSize } from "./primitives.js";
+import { EMPTY_PROPERTIES, type Reader, type Writer, checkPacketId, fail, varintSize } from "./primitives.js";
 import { propertiesSize, readProperties, writeProperties } from "./properties.js";
+import { checkReceivedCode, checkSentCode } from "./reason-codes.js";
 
 const layout: Record<ProtocolVersion, { readonly propertiesAndCodes: boolean }> = {
   3: { propertiesAndCodes: false },
@@ -21,14 +22,18 @@ export function parseUnsuback(r: Reader, version: ProtocolVersion): UnsubackPack
   }
   const properties: Properties = readProperties(r, "unsuback");
   const reasonCodes: number[] = [];
-  while (r.pos < r.end) reasonCodes.push(r.u8("reason code"));
+  while (r.pos < r.end) {
+    const c = r.u8("reason code");
+    checkReceivedCode("unsuback", version, c); // [MQTT-3.11.3-2]
+    reasonCodes.push(c);
+  }
   return { type: "unsuback", packetId, reasonCodes, properties };
 }
 
 export function unsubackLength(p: UnsubackPacket, version: ProtocolVersion): number {
   checkPacketId(p.packetId, "UNSUBACK");
   if (!layout[version].propertiesAndCodes) return 2;
-  for (const c of p.reasonCodes) checkInt(c, 0, 0xff, "UNSUBACK reason code");
+  for (const c of p.reasonCodes) checkSentCode("unsuback", version, c);
   const ps = propertiesSize(p.properties, "unsuback");
   return 2 + varintSize(ps) + ps + p.reasonCodes.length;
 }
