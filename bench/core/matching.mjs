@@ -2,7 +2,7 @@
 // the same process, on the same subscriptions and topics. Also the RetainedIndex against a scan.
 //
 //   npm run build            (or: npx tsc -b packages/core)
-//   node bench/core/matching.mjs            10k and 100k subscriptions (about 30 s)
+//   node bench/core/matching.mjs            10k and 100k subscriptions (about 35 s of CPU)
 //   node bench/core/matching.mjs --full     adds 1M subscriptions
 //   node bench/core/matching.mjs --sizes=10000,50000 --seconds=0.5 --workloads=clients --no-retained
 //   node bench/core/matching.mjs --core=/tmp/old-core-dist    (an older build, to measure a change)

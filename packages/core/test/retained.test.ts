@@ -2,7 +2,7 @@
 // against stored topic names), and properties against the naive filter over all topics.
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { RetainedIndex, topicMatches as matches } from "@harbormq/core";
+import { RetainedIndex, TopicTree, topicMatches as matches } from "@harbormq/core";
 
 type Example = { readonly filter: string; readonly yes: readonly string[]; readonly no: readonly string[] };
 
@@ -189,6 +189,27 @@ describe("RetainedIndex (properties)", () => {
         expect(index.nodes).toBe(1);
         expect(collect(index, "#")).toEqual([]);
       }),
+      { numRuns: 300 },
+    );
+  });
+
+  it("agrees with TopicTree: filter F selects retained topic T exactly when T is routed to F", () => {
+    fc.assert(
+      fc.property(
+        fc.uniqueArray(topicArb, { maxLength: 20 }),
+        fc.uniqueArray(filterArb, { minLength: 1, maxLength: 20 }),
+        (topics, filters) => {
+          const index = new RetainedIndex<number>();
+          topics.forEach((t, i) => index.set(t, i));
+          const tree = new TopicTree<string, number>();
+          for (const f of filters) tree.add(f, f, 0);
+          const fromTree = new Set<string>();
+          for (const t of topics) tree.match(t, (_s, _v, f) => fromTree.add(`${f} ${t}`));
+          const fromIndex = new Set<string>();
+          for (const f of filters) index.match(f, (t) => fromIndex.add(`${f} ${t}`));
+          expect([...fromIndex].sort()).toEqual([...fromTree].sort());
+        },
+      ),
       { numRuns: 300 },
     );
   });
