@@ -42,18 +42,26 @@ export class RetainedIndex<M> {
   private readonly root = new Node<M>("");
   private count = 0;
   private nodeCount = 1;
+  // The level text of the node last created at each depth, shared by a new node with the same
+  // level (as in topic-tree.ts: `client/{id}/status` repeats "status" under every id).
+  private readonly recentKeys: string[] = [];
 
   /** Stores or replaces the retained message of `topic`. */
   set(topic: string, message: M): void {
     let node = this.root;
     const len = topic.length;
     let start = 0;
-    while (start <= len) {
+    for (let depth = 0; start <= len; depth++) {
       let end = topic.indexOf("/", start);
       if (end === -1) end = len;
       let child = childAt(node, topic, start, end);
       if (child === undefined) {
-        child = new Node(topic.substring(start, end));
+        let key = this.recentKeys[depth];
+        if (key === undefined || key.length !== end - start || !topic.startsWith(key, start)) {
+          key = topic.substring(start, end);
+          this.recentKeys[depth] = key;
+        }
+        child = new Node(key);
         this.nodeCount++;
         const children = node.children;
         if (children === undefined) node.children = child;

@@ -75,13 +75,17 @@ export class TopicTree<S, V> {
   // allocates nothing; a nested match() from a visitor pushes above its caller's frames.
   private readonly stackNodes: Node<S, V>[] = [];
   private readonly stackPos: number[] = [];
+  // The level text of the node last created at each depth. A new node whose level equals it
+  // shares that string instead of holding its own copy: the same leaf names repeat under many
+  // parents (`client/{id}/cmd`), and a short copy costs 24-32 bytes.
+  private readonly recentKeys: string[] = [];
 
   /** Adds or replaces `subscriber`'s subscription to `filter`. Returns true when it was new. */
   add(filter: string, subscriber: S, value: V): boolean {
     let node = this.root;
     const len = filter.length;
     let start = 0;
-    while (start <= len) {
+    for (let depth = 0; start <= len; depth++) {
       let end = filter.indexOf("/", start);
       if (end === -1) end = len;
       const n = end - start;
@@ -102,7 +106,12 @@ export class TopicTree<S, V> {
       } else {
         let child = childAt(node, filter, start, end);
         if (child === undefined) {
-          child = new Node(filter.substring(start, end));
+          let key = this.recentKeys[depth];
+          if (key === undefined || key.length !== n || !filter.startsWith(key, start)) {
+            key = filter.substring(start, end);
+            this.recentKeys[depth] = key;
+          }
+          child = new Node(key);
           this.nodeCount++;
           const children = node.children;
           if (children === undefined) node.children = child;
