@@ -12,7 +12,7 @@ const INDEX_FROM = 8;
 /** One filter level. Every slot is created lazily: a leaf with one subscriber is one object, and
  *  a node with one exact child points at it directly (no Map: chains like `client/{id}/cmd`).
  *  Fields are assigned in the constructor rather than declared with initialisers: Node 20's V8
- *  builds objects with class-field initialisers markedly slower (measured on insert). */
+ *  builds objects with class-field initialisers slower (about 1.2x on insert, measured). */
 class Node<S, V> {
   /** This node's level text in its parent ("+" / "#" for wildcard slots). */
   declare readonly key: string;
@@ -67,6 +67,10 @@ class Subscribers<S, V> {
   }
 }
 
+/** Subscriptions by topic filter. `S` identifies a subscriber (compared with `===`), `V` is the
+ *  subscription's data. Deterministic: the order in which `match` visits depends only on the
+ *  sequence of add / remove calls. Shared subscriptions are the caller's business: add the
+ *  filter without its `$share/{group}/` prefix. */
 export class TopicTree<S, V> {
   private readonly root = new Node<S, V>("");
   private count = 0;
