@@ -8,6 +8,7 @@
 //   node bench/run.mjs --profile     also profile harbormq (memory) under every scenario
 //                                    (node --cpu-prof, summary in docs and bench/results)
 //   node bench/run.mjs --no-docs     do not rewrite docs/benchmarks.md and docs/bench/*.svg
+//   node bench/run.mjs --report=bench/results/<run>.json   only regenerate the docs from a run
 //
 // Output: bench/results/<timestamp>.json and, unless --no-docs, the same as
 // bench/results/latest.json, the `## End-to-end` section of docs/benchmarks.md and the charts
@@ -49,6 +50,15 @@ export const SCENARIOS = [
   { id: "idle", title: `Idle connections (${S.idle.toLocaleString("en")}): broker RSS per connection`, unit: "bytes/conn", better: "lower", run: (b) => idle(b, { connections: S.idle }), noCeiling: true },
   { id: "churn", title: "Connection churn (16 concurrent connect / CONNACK / DISCONNECT loops)", unit: "connects/s", better: "higher", run: (b) => churn(b, { connections: S.churn }), noCeiling: true },
 ];
+
+// --report=FILE: only regenerate the docs (section, charts, latest.json) from a run's JSON.
+const reportFrom = flag("report");
+if (reportFrom !== undefined) {
+  const run = JSON.parse(readFileSync(reportFrom, "utf8"));
+  writeFileSync(path.join(root, "bench/results/latest.json"), JSON.stringify(run, null, 2) + "\n");
+  for (const w of ["bench/results/latest.json", ...(await writeReport(run, root))]) console.log(`wrote ${w}`);
+  process.exit(0);
+}
 
 const onlyBrokers = flag("brokers")?.split(",");
 const onlyScenarios = flag("scenarios")?.split(",");

@@ -52,7 +52,10 @@ export function markdown(run) {
     "The load generator is our codec over raw `node:net` sockets in one process on the same machine; *forwarder* is a minimal " +
       "server (our codec, no sessions, no queues) that shows the generator's own ceiling. Every scenario counts what arrives " +
       "and checks order; a broker that loses, duplicates or reorders messages gets an error instead of a figure. " +
-      "Brokers log warnings only. Ratios: how many times better harbormq is (figure ratio for throughput, inverse for RSS), so > 1 means harbormq leads.",
+      "Brokers log warnings only; harbormq and Aedes run their defaults; Mosquitto runs with `max_queued_messages 1000000` (its default of 1000 " +
+      "dropped QoS 1 deliveries to an online subscriber with only 256 messages outstanding) and, for the backlog, `max_queued_messages 0` with `persistence true`. " +
+      "Ratios: how many times better harbormq is (figure ratio for throughput, inverse for RSS), so > 1 means harbormq leads. " +
+      "How the harness works: [bench/README.md](../bench/README.md).",
   );
   lines.push("");
   const row = (cells) => `| ${cells.join(" | ")} |`;
