@@ -77,7 +77,7 @@ function makeOrderCheck(publishers) {
 
 /** fan-in: `publishers` publishers on topics bench/in/<i> -> one subscriber on bench/in/#. Each
  *  publisher keeps at most `window` messages sent but not yet received by the subscriber. */
-export async function fanIn({ port }, { messages, qos, publishers = 16, window = 32 }) {
+export async function fanIn({ port }, { messages, qos, publishers = 16, window = 32, idleMs = 10_000 }) {
   const sub = await Client.connect(port, { clientId: "fanin-sub" });
   await sub.subscribe(["bench/in/#"], qos);
   const pubs = [];
@@ -117,6 +117,7 @@ export async function fanIn({ port }, { messages, qos, publishers = 16, window =
     () => received >= total && (qos === 0 || ackedTotal >= total),
     () => received + ackedTotal,
     () => `stalled: received ${received} of ${total} messages${qos ? `, ${ackedTotal} PUBACKs` : ""}`,
+    idleMs,
   );
   const seconds = (performance.now() - t0) / 1000;
   await settle(100); // late duplicates would show up here
