@@ -76,6 +76,15 @@ describe.skipIf(!built)("end-to-end harness", () => {
     expect(r.value).toBeGreaterThan(0);
   });
 
+  it("measures with the publishers in worker threads too", async () => {
+    const { fanIn } = await import("./scenarios.mjs");
+    const b = await faultyBroker("none");
+    close = b.close;
+    const r = await fanIn({ port: b.port }, { messages: 1600, qos: 0, publishers: 4, window: 16, idleMs: 2000, threads: 2 });
+    expect(r.extra.messages).toBe(1600);
+    expect(r.extra.threads).toBe(2);
+  });
+
   it("gives a broker that loses messages an error, not a figure", async () => {
     const { fanIn, Incorrect } = await import("./scenarios.mjs");
     const b = await faultyBroker("drop");

@@ -4,6 +4,7 @@
 // all arrive throws (the broker gets an error in the table, not a figure).
 import { readFileSync } from "node:fs";
 import { performance } from "node:perf_hooks";
+import { Worker } from "node:worker_threads";
 import { Client } from "./client.mjs";
 
 export class Incorrect extends Error {}
@@ -76,8 +77,10 @@ function makeOrderCheck(publishers) {
 }
 
 /** fan-in: `publishers` publishers on topics bench/in/<i> -> one subscriber on bench/in/#. Each
- *  publisher keeps at most `window` messages sent but not yet received by the subscriber. */
-export async function fanIn({ port }, { messages, qos, publishers = 16, window = 32, idleMs = 10_000 }) {
+ *  publisher keeps at most `window` messages sent but not yet received by the subscriber.
+ *  `threads` > 1 runs the publishers in that many worker threads (the subscriber stays here). */
+export async function fanIn({ port }, { messages, qos, publishers = 16, window = 32, idleMs = 10_000, threads = 1 }) {
+  if (threads > 1) return fanInThreaded({ port }, { messages, qos, publishers, window, idleMs, threads });
   const sub = await Client.connect(port, { clientId: "fanin-sub" });
   await sub.subscribe(["bench/in/#"], qos);
   const pubs = [];
@@ -125,6 +128,61 @@ export async function fanIn({ port }, { messages, qos, publishers = 16, window =
   if (order.errors > 0) throw new Incorrect(`${order.errors} out of order / lost: ${order.firstError}`);
   await closeAll([sub, ...pubs]);
   return { value: total / seconds, extra: { messages: total, seconds } };
+}
+
+async function fanInThreaded({ port }, { messages, qos, publishers, window, idleMs, threads }) {
+  const sub = await Client.connect(port, { clientId: "fanin-sub" });
+  await sub.subscribe(["bench/in/#"], qos);
+  const per = Math.floor(messages / publishers);
+  const total = per * publishers;
+  const got = new Uint32Array(publishers);
+  const owner = [];
+  const workers = [];
+  let ackedTotal = 0;
+  let received = 0;
+  const order = makeOrderCheck(publishers);
+  for (let t = 0; t < threads; t++) {
+    const ids = [];
+    for (let i = t; i < publishers; i += threads) ids.push(i);
+    const w = new Worker(new URL("./publisher-worker.mjs", import.meta.url), { workerData: { port, ids, per, qos, window } });
+    for (const i of ids) owner[i] = w;
+    workers.push(
+      await new Promise((resolve, reject) => {
+        w.once("error", reject);
+        w.on("message", (m) => {
+          if (m.ready) resolve(w);
+          else if (m.acked) ackedTotal += m.acked;
+        });
+      }),
+    );
+  }
+  // credit goes back in batches of a quarter window, so one postMessage covers many messages
+  const batch = Math.max(1, window >> 2);
+  sub.onPublish = (p) => {
+    const i = Number(p.topic.slice(9));
+    order.see(i, seqOf(p.payload));
+    received++;
+    if (++got[i] % batch === 0) owner[i].postMessage({ credit: [i, batch] });
+  };
+  const t0 = performance.now();
+  for (const w of workers) w.postMessage({ start: true });
+  try {
+    await until(
+      () => received >= total && (qos === 0 || ackedTotal >= total),
+      () => received + ackedTotal,
+      () => `stalled: received ${received} of ${total} messages${qos ? `, ${ackedTotal} PUBACKs` : ""}`,
+      idleMs,
+    );
+  } finally {
+    for (const w of workers) w.postMessage({ stop: true });
+  }
+  const seconds = (performance.now() - t0) / 1000;
+  await settle(100);
+  await Promise.all(workers.map((w) => w.terminate()));
+  if (received !== total) throw new Incorrect(`received ${received} of ${total}`);
+  if (order.errors > 0) throw new Incorrect(`${order.errors} out of order / lost: ${order.firstError}`);
+  await closeAll([sub]);
+  return { value: total / seconds, extra: { messages: total, seconds, threads } };
 }
 
 /** fan-out: one publisher on bench/out -> `subscribers` subscribers of bench/out (QoS 0). The
