@@ -8,6 +8,7 @@
 //   node bench/core/routing.mjs                 (about 30 s)
 //   node bench/core/routing.mjs --seconds=2 --json
 //   node bench/core/routing.mjs --core=/tmp/old-core-dist    (another build, to measure a change)
+//   node bench/core/routing.mjs --batch=500   QoS 1 with a deep queue behind the in-flight window
 //
 // Each figure runs in a fresh child process (node --expose-gc), so one case's garbage does not
 // bill the next. Every round checks that each subscriber received every message exactly once.
@@ -20,6 +21,9 @@ const flag = (name) => args.find((a) => a.startsWith(`--${name}=`))?.split("=")[
 const coreDir = flag("core") ?? fileURLToPath(new URL("../../packages/core/dist/", import.meta.url));
 const seconds = Number(flag("seconds") ?? 1);
 const sessionsN = Number(flag("sessions") ?? 100_000);
+// --batch=N: QoS 1 messages per batch (default 10, inside the in-flight window); a larger batch
+// leaves up to N - 20 messages queued behind the window, the end-to-end fan-in QoS 1 situation.
+const qos1Batch = Number(flag("batch") ?? 10);
 const JSON_OUT = args.includes("--json");
 const child = flag("child");
 
@@ -136,7 +140,7 @@ async function runRouting(subs, qos) {
   const payload = new Uint8Array(64);
   // Publish a batch, then settle (persists, PUBACKs), as a driver's turn would. QoS 1: 10 per
   // batch, within the default in-flight window of 20, so nothing waits in a queue.
-  const batch = qos > 0 ? 10 : Math.max(1, Math.min(1000, Math.floor(100_000 / subs)));
+  const batch = qos > 0 ? qos1Batch : Math.max(1, Math.min(1000, Math.floor(100_000 / subs)));
   let packetId = 0;
   const round = (ms) => {
     const start = process.hrtime.bigint();
@@ -197,7 +201,7 @@ if (child !== undefined) {
 function inChild(spec) {
   const res = spawnSync(
     process.execPath,
-    ["--expose-gc", fileURLToPath(import.meta.url), `--child=${spec}`, `--seconds=${seconds}`, `--core=${coreDir}`],
+    ["--expose-gc", fileURLToPath(import.meta.url), `--child=${spec}`, `--seconds=${seconds}`, `--core=${coreDir}`, `--batch=${qos1Batch}`],
     { encoding: "utf8", maxBuffer: 1 << 24 },
   );
   if (res.status !== 0) throw new Error(`child ${spec} failed: ${res.stderr}`);
