@@ -145,6 +145,7 @@ export async function startBroker(name, opts = {}) {
     if (exited || Date.now() > deadline) {
       const out = spawnError ? String(spawnError.message) : readFileSync(path.join(dir, "broker.log"), "utf8");
       child.kill("SIGKILL");
+      rmSync(dir, { recursive: true, force: true });
       throw new Error(`${name} did not start: ${out.trim().split("\n").slice(0, 2).join(" ").slice(0, 300)}`);
     }
     await new Promise((r) => setTimeout(r, 50));
