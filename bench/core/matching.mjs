@@ -2,7 +2,7 @@
 // the same process, on the same subscriptions and topics. Also the RetainedIndex against a scan.
 //
 //   npm run build            (or: npx tsc -b packages/core)
-//   node bench/core/matching.mjs            10k and 100k subscriptions (about 35 s of CPU)
+//   node bench/core/matching.mjs            10k and 100k subscriptions (about 40 s of CPU)
 //   node bench/core/matching.mjs --full     adds 1M subscriptions
 //   node bench/core/matching.mjs --sizes=10000,50000 --seconds=0.5 --workloads=clients --no-retained
 //   node bench/core/matching.mjs --core=/tmp/old-core-dist    (an older build, to measure a change)
@@ -17,7 +17,10 @@ import os from "node:os";
 import { fileURLToPath, pathToFileURL } from "node:url";
 
 const require = createRequire(import.meta.url);
-const { Qlobber } = require("qlobber");
+const { Qlobber, QlobberTrue } = require("qlobber");
+// What Aedes itself builds (aedes-persistence 11, asyncPersistence.js): a QlobberSub with these
+// options (no match_empty_levels), values { clientId, topic, qos }, match() returns new objects.
+const QlobberSub = require("qlobber/aedes/qlobber-sub");
 const qlobberVersion = require("qlobber/package.json").version;
 const args = process.argv.slice(2);
 const flag = (name) => args.find((a) => a.startsWith(`--${name}=`))?.split("=")[1];
@@ -29,7 +32,7 @@ const { TopicTree, RetainedIndex, topicMatches } = core;
 const full = args.includes("--full");
 const sizes = flag("sizes")?.split(",").map(Number) ?? (full ? [10_000, 100_000, 1_000_000] : [10_000, 100_000]);
 // CPU seconds per matcher and size, split over `rounds` alternating rounds.
-const seconds = Number(flag("seconds") ?? 2);
+const seconds = Number(flag("seconds") ?? 1.5);
 const rounds = Number(flag("rounds") ?? 7);
 
 // Deterministic pseudo-random numbers (mulberry32), so every run measures the same workload.
@@ -168,13 +171,14 @@ function parent() {
     for (const n of sizes) {
       const ours = runChild(`heap:ours:${name}/${n}`);
       const theirs = runChild(`heap:qlobber:${name}/${n}`);
+      const aedes = runChild(`heap:aedes:${name}/${n}`);
       const m = runChild(`match:${name}:${n}`);
-      rows.push({ name, n: ours.subs, ...m, oursInsert: ours.insert, qInsert: theirs.insert, oursHeap: ours.heap, qHeap: theirs.heap });
+      rows.push({ name, n: ours.subs, ...m, oursInsert: ours.insert, qInsert: theirs.insert, oursHeap: ours.heap, qHeap: theirs.heap, aHeap: aedes.heap });
     }
   }
   console.log(`Topic matching: node ${process.version}, ${os.cpus().length} x ${os.cpus()[0]?.model ?? "?"}, qlobber ${qlobberVersion}, core ${coreDir}`);
   console.log(
-    "workload | subs     | fan-out | ours match/s | qlobber match/s | ours/qlobber | ours insert/s | qlobber insert/s | ours heap | qlobber heap | ours B/sub | qlobber B/sub",
+    "workload | subs     | fan-out | ours match/s | qlobber match/s | ours/qlobber | aedes match/s | ours/aedes | ours insert/s | qlobber insert/s | ours heap | qlobber heap | ours B/sub | qlobber B/sub | aedes B/sub",
   );
   for (const r of rows) {
     console.log(
@@ -185,22 +189,25 @@ function parent() {
         fmt(r.ours).padStart(12),
         fmt(r.theirs).padStart(15),
         `${r.ratio.toFixed(2)} x`.padStart(12),
+        fmt(r.aedes).padStart(13),
+        `${r.aedesRatio.toFixed(2)} x`.padStart(10),
         fmt(r.oursInsert).padStart(13),
         fmt(r.qInsert).padStart(16),
         mb(r.oursHeap).padStart(9),
         mb(r.qHeap).padStart(12),
         String(Math.round(r.oursHeap / r.n)).padStart(10),
         String(Math.round(r.qHeap / r.n)).padStart(13),
+        String(Math.round(r.aHeap / r.n)).padStart(11),
       ].join(" | "),
     );
   }
   if (!args.includes("--no-retained")) {
     const r = runChild("retained::");
-    console.log(`\nRetained: ${r.n} retained topics, RetainedIndex.match against a scan with topicMatches`);
-    console.log("filter                  | matches | trie match/s | scan match/s | trie/scan");
+    console.log(`\nRetained: ${r.n} retained topics, RetainedIndex.match against a scan with topicMatches and Aedes' scan`);
+    console.log("filter                  | matches | trie match/s | scan match/s | trie/scan | aedes match/s | trie/aedes");
     for (const x of r.rows) {
       console.log(
-        `${x.filter.padEnd(23)} | ${String(x.count).padStart(7)} | ${fmt(x.trie).padStart(12)} | ${fmt(x.scan).padStart(12)} | ${(x.trie / x.scan).toFixed(0).padStart(7)} x`,
+        `${x.filter.padEnd(23)} | ${String(x.count).padStart(7)} | ${fmt(x.trie).padStart(12)} | ${fmt(x.scan).padStart(12)} | ${(x.trie / x.scan).toFixed(0).padStart(7)} x | ${fmt(x.aedes).padStart(13)} | ${(x.trie / x.aedes).toFixed(0).padStart(8)} x`,
       );
     }
   }
@@ -209,6 +216,10 @@ function parent() {
 function makeQlobber() {
   // Configured for MQTT: `+` also matches an empty level.
   return new Qlobber({ separator: "/", wildcard_one: "+", wildcard_some: "#", match_empty_levels: true });
+}
+
+function makeAedes() {
+  return new QlobberSub({ wildcard_one: "+", wildcard_some: "#", separator: "/" });
 }
 
 /** Heap growth and insert rate of one structure, alone in this process. */
@@ -220,9 +231,12 @@ function heapChild(impl, make, n) {
   if (impl === "ours") {
     structure = new TopicTree();
     for (const [f, c] of subs) structure.add(f, c, 1);
-  } else {
+  } else if (impl === "qlobber") {
     structure = makeQlobber();
     for (const [f, c] of subs) structure.add(f, c);
+  } else {
+    structure = makeAedes();
+    for (const [f, c] of subs) structure.add(f, { clientId: c, topic: f, qos: 1 });
   }
   const insert = subs.length / ((cpuMs() - t0) / 1000);
   const heap = heapUsed() - base;
@@ -230,7 +244,7 @@ function heapChild(impl, make, n) {
   return { subs: subs.length, insert, heap };
 }
 
-/** Match rates of both structures, alternating, best of two runs each. */
+/** Match rates of the three matchers, alternating round by round. */
 function matchChild(make, n) {
   const { subs, topics } = make(n);
   const tree = new TopicTree();
@@ -242,6 +256,11 @@ function matchChild(make, n) {
   let qVisits = 0;
   for (const t of topics) qVisits += q.match(t).length;
   if (oursVisits !== qVisits) throw new Error(`result mismatch at ${n}: ours ${oursVisits}, qlobber ${qVisits}`);
+  const aq = makeAedes();
+  for (const [f, c] of subs) aq.add(f, { clientId: c, topic: f, qos: 1 });
+  let aVisits = 0;
+  for (const t of topics) aVisits += aq.match(t).length;
+  if (oursVisits !== aVisits) throw new Error(`result mismatch at ${n}: ours ${oursVisits}, aedes ${aVisits}`);
   const visit = (c, qos) => {
     sink += qos;
   };
@@ -249,23 +268,31 @@ function matchChild(make, n) {
   // per-round ratios (steadier than either rate when other processes share the cores).
   const oursRates = [];
   const theirRates = [];
+  const aedesRates = [];
   const ratios = [];
+  const aedesRatios = [];
   const matchOurs = (t) => tree.match(t, visit);
   const matchTheirs = (t) => {
     sink += q.match(t).length;
+  };
+  const matchAedes = (t) => {
+    sink += aq.match(t).length;
   };
   for (let round = 0; round < rounds; round++) {
     const warm = round === 0 ? 300 : 20;
     const a = rate(topics, matchOurs, seconds / rounds, warm);
     const b = rate(topics, matchTheirs, seconds / rounds, warm);
+    const c = rate(topics, matchAedes, seconds / rounds, warm);
     oursRates.push(a);
     theirRates.push(b);
+    aedesRates.push(c);
     ratios.push(a / b);
+    aedesRatios.push(a / c);
   }
   const ours = median(oursRates);
   const theirs = median(theirRates);
   const ratio = median(ratios);
-  return { ours, theirs, ratio, fanout: oursVisits / topics.length, nodes: tree.nodes };
+  return { ours, theirs, ratio, aedes: median(aedesRates), aedesRatio: median(aedesRatios), fanout: oursVisits / topics.length, nodes: tree.nodes };
 }
 
 /** RetainedIndex: filters over 100k retained topics, against scanning them all with the predicate. */
@@ -290,7 +317,18 @@ function retainedChild() {
       },
       0.5,
     );
-    rows.push({ filter, count, trie, scan });
+    // Aedes (aedes-persistence 11, retainedMessagesByPattern): a one-pattern QlobberTrue per
+    // lookup, tested against every retained topic.
+    const aedes = rate(
+      [filter],
+      (x) => {
+        const qt = new QlobberTrue({ wildcard_one: "+", wildcard_some: "#", separator: "/" });
+        qt.add(x);
+        for (const t of all) if (qt.test(t)) sink++;
+      },
+      0.5,
+    );
+    rows.push({ filter, count, trie, scan, aedes });
   }
   return { n, rows };
 }
