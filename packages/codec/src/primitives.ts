@@ -328,11 +328,12 @@ export class Writer {
     b[this.pos++] = n & 0xff;
   }
 
+  /** `n` is at most MAX_VARINT (< 2^28), so 32-bit shifts are exact. */
   varint(n: number): void {
     const b = this.buf;
     do {
-      let c = n % 128;
-      n = Math.floor(n / 128);
+      let c = n & 0x7f;
+      n >>>= 7;
       if (n > 0) c |= 0x80;
       b[this.pos++] = c;
     } while (n > 0);

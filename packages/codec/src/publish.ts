@@ -83,10 +83,20 @@ export function parsePublish(r: Reader, flags: number, version: ProtocolVersion)
 }
 
 /**
+ * The last topic name sized and its UTF-8 length: a broker sends the same topic
+ * string to every subscriber, so a fan-out checks it once, not once per copy. Only non-empty
+ * topics that passed the checks are remembered.
+ */
+let lastTopic = "";
+let lastTopicLength = 0;
+
+/**
  * UTF-8 length of a topic name after checking it: no wildcards, no U+0000, no lone surrogates,
- * at most 65535 bytes. Throws for a caller's bad topic.
+ * at most 65535 bytes. Throws for a caller's bad topic. Remembers a valid non-empty topic.
  */
 function topicSize(topic: string, emptyOk: boolean): number {
+  if (topic === lastTopic && lastTopicLength !== 0) return lastTopicLength;
+  if (typeof topic !== "string") throw new TypeError("PUBLISH topic must be a string");
   const n = topic.length;
   let len = n;
   for (let i = 0; i < n; i++) {
@@ -100,8 +110,13 @@ function topicSize(topic: string, emptyOk: boolean): number {
       i++;
     } else len += 2;
   }
-  if (n === 0 && !emptyOk) throw new TypeError("PUBLISH topic name is empty"); // [MQTT-4.7.3-1]
+  if (n === 0) {
+    if (!emptyOk) throw new TypeError("PUBLISH topic name is empty"); // [MQTT-4.7.3-1]
+    return 0;
+  }
   if (len > 0xffff) throw new RangeError(`PUBLISH topic name is ${len} bytes, over 65535`);
+  lastTopic = topic;
+  lastTopicLength = len;
   return len;
 }
 
@@ -140,19 +155,32 @@ export function publishFlags(p: PublishPacket): number {
   return (p.dup ? 0x08 : 0) | (p.qos << 1) | (p.retain ? 0x01 : 0);
 }
 
-export function writePublish(w: Writer, p: PublishPacket, version: ProtocolVersion): void {
+/** Writes the variable header, and the payload unless `withPayload` is false (encodeHeader). */
+export function writePublish(w: Writer, p: PublishPacket, version: ProtocolVersion, withPayload: boolean): void {
   const buf = w.buf;
-  const lenPos = w.pos;
-  const end = writeUtf8Raw(buf, lenPos + 2, p.topic);
-  const tl = end - lenPos - 2;
-  buf[lenPos] = tl >>> 8;
-  buf[lenPos + 1] = tl & 0xff;
-  w.pos = end;
-  if (p.qos !== 0) w.u16(p.packetId!);
+  const topic = p.topic;
+  let pos = w.pos;
+  // publishLength sized this topic just before (or it is empty and so not remembered)
+  const tl = topic === lastTopic ? lastTopicLength : topicSize(topic, true);
+  buf[pos] = tl >>> 8;
+  buf[pos + 1] = tl & 0xff;
+  pos += 2;
+  if (tl === topic.length) {
+    // ASCII (the UTF-8 length equals the UTF-16 length only then)
+    for (let i = 0; i < tl; i++) buf[pos + i] = topic.charCodeAt(i);
+    pos += tl;
+  } else pos = writeUtf8Raw(buf, pos, topic);
+  if (p.qos !== 0) {
+    const id = p.packetId!;
+    buf[pos] = id >>> 8;
+    buf[pos + 1] = id & 0xff;
+    pos += 2;
+  }
+  w.pos = pos;
   if (layout[version].properties) {
     const ps = sizedPacket === p ? sizedPropertiesLength : propertiesSize(p.properties, "publish");
     sizedPacket = undefined;
     writeProperties(w, p.properties, ps);
   }
-  w.bytes(p.payload);
+  if (withPayload) w.bytes(p.payload);
 }
