@@ -9,6 +9,9 @@
 //         `generate`, its fastest API that returns bytes).
 // encode-stream: ours `encodeInto` a reused buffer (bytes copied) against mqtt-packet
 //         `writeToStream` to a sink that drops the chunks (no bytes copied): tilted their way.
+// encode-header (PUBLISH only): ours `encodeHeader` into a reused buffer, then the header and the
+//         payload handed to the same sink as two chunks (no payload copy on either side), against
+//         the same `writeToStream`.
 // Each figure: one warm-up round, then `rounds` timed rounds of >= `ms` milliseconds, ours and
 // theirs interleaved round by round; the median round is reported, and the ratio is the median
 // of the per-round ratios (robust to load from other processes).
@@ -27,7 +30,7 @@ try {
   console.error(`cannot load ${distUrl.pathname}: run \`npm run build\` first (${e.message})`);
   process.exit(2);
 }
-const { Decoder, encode, encodeInto, encodedLength } = codec;
+const { Decoder, encode, encodeInto, encodedLength, encodeHeader, encodedHeaderLength } = codec;
 
 // ----------------------------------------------------------------------------------------------
 // Options
@@ -274,6 +277,24 @@ for (const c of cases) {
   };
   const into = compare(oursInto, theirsStream);
   results.push({ case: c.name, op: "encode-stream", bytes: ourBytes.length, ...into });
+
+  // ---- PUBLISH: the header into a reused buffer, the payload passed on as its own chunk
+  if (c.ours.type === "publish" && encodeHeader !== undefined) {
+    const headerTarget = new Uint8Array(encodedHeaderLength(c.ours, version) * N);
+    const payload = c.ours.payload;
+    const oursHeader = () => {
+      let at = 0;
+      for (let i = 0; i < N; i++) {
+        const n = encodeHeader(c.ours, version, headerTarget, at);
+        nullStream.write(headerTarget.subarray(at, at + n));
+        nullStream.write(payload);
+        at += n;
+      }
+      return N;
+    };
+    const head = compare(oursHeader, theirsStream);
+    results.push({ case: c.name, op: "encode-header", bytes: ourBytes.length, ...head });
+  }
   if (!JSON_OUT) process.stderr.write(".");
 }
 if (!JSON_OUT) process.stderr.write("\n");
