@@ -4,30 +4,7 @@
 // once. The scenario lives in torture.mjs, shared with `npm run torture` (100 kills). The seed is
 // printed; HARBORMQ_TORTURE_SEED=<seed> repeats a schedule.
 import { describe, expect, it } from "vitest";
-// @ts-expect-error plain .mjs module without declarations (shared with scripts/torture.mjs)
 import { runTorture, summary } from "./torture.mjs";
-
-interface Report {
-  readonly seed: number;
-  readonly accepted: number;
-  readonly published: number;
-  readonly qos1: number;
-  readonly qos2: number;
-  readonly delivered: number;
-  readonly lost: readonly number[];
-  readonly unaccepted: readonly number[];
-  readonly kills: readonly { accepted: number; delivered: number; unacked: number }[];
-  readonly violations: readonly string[];
-  readonly drainError: string | undefined;
-  readonly qos2Duplicates: number;
-  readonly qos1Unexplained: number;
-  readonly pubResends: number;
-  readonly pubrelResends: number;
-  readonly subDrops: number;
-  readonly inversions: number;
-  readonly qos1Resends: number;
-  readonly qos2Resends: number;
-}
 
 const envSeed = process.env["HARBORMQ_TORTURE_SEED"];
 const seed = envSeed !== undefined ? Number(envSeed) >>> 0 : Math.floor(Math.random() * 2 ** 32);
@@ -39,7 +16,7 @@ describe("MQTT 3.1.1", () => {
         "every acknowledged message survives 10 kills and reaches the persistent subscriber, QoS 2 exactly once",
       async () => {
         console.log(`torture seed ${seed} (HARBORMQ_TORTURE_SEED=${seed} repeats the schedule)`);
-        const r = (await runTorture({ cycles: 10, seed, killAfterMs: [500, 2500] })) as Report;
+        const r = await runTorture({ cycles: 10, seed, killAfterMs: [500, 2500] });
         console.log(summary(r));
         expect(r.drainError, `seed ${seed}`).toBeUndefined();
         expect(r.violations.slice(0, 10), `seed ${seed}`).toEqual([]);
@@ -66,7 +43,7 @@ describe("MQTT 3.1.1", () => {
     );
 
     it("[MQTT-3.1.2-4] the torture detects loss: the same schedule against --memory loses acknowledged messages and sessions", async () => {
-      const r = (await runTorture({ cycles: 1, seed, memory: true, killAfterMs: [300, 300], stallMs: 2_000 })) as Report;
+      const r = await runTorture({ cycles: 1, seed, memory: true, killAfterMs: [300, 300], stallMs: 2_000 });
       console.log(`control (--memory): ${summary(r)}`);
       expect(r.lost.length).toBeGreaterThan(0);
       expect(r.violations.some((v) => v.includes("session lost"))).toBe(true);
