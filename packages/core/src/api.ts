@@ -191,7 +191,9 @@ export interface BrokerConfig {
   readonly queueWindow: number;
   /** Seconds an MQTT 3.x persistent session lives after disconnect; 0xFFFFFFFF = forever. */
   readonly persistentSessionExpiry: number;
-  /** Largest packet accepted (bytes, whole packet). */
+  /** Largest packet accepted (bytes, whole packet). A bigger one is refused (0x95) as soon as its
+   *  fixed header arrives; the default (16 MiB) bounds what one connection can make the broker
+   *  buffer. MQTT allows up to 268,435,460 (set it that high to accept anything). */
   readonly maxPacketSize: number;
   /** Server side keep-alive grace: the connection is closed after keepAlive * factor seconds of silence. */
   readonly keepAliveFactor: number;
@@ -221,7 +223,7 @@ export const defaultConfig: BrokerConfig = {
   queueQos0: false,
   queueWindow: 1000,
   persistentSessionExpiry: 0xffffffff,
-  maxPacketSize: 268_435_460,
+  maxPacketSize: 16 * 1024 * 1024,
   keepAliveFactor: 1.5,
   connectTimeout: 30_000,
   maxClientIdLength: 65_535,

@@ -43,6 +43,8 @@ export function assertNever(x: never): never {
 }
 
 const NEVER = 0xffffffff;
+/** The largest packet MQTT can express: 4-byte remaining length 268,435,455 + 5 header bytes. */
+const MQTT_MAX_PACKET = 268_435_460;
 
 interface Ack {
   readonly conn: Connection;
@@ -599,7 +601,7 @@ export class Broker {
     conn.will = p.will; // [MQTT-3.1.2-8]
     if (session.persistent) this.putSessionMeta(session);
     // [MQTT-3.2.0-1] [MQTT-3.1.4-4] CONNACK 0 is the first packet the client gets.
-    const props: Properties = p.protocolVersion === 5 && assigned ? { assignedClientIdentifier: clientId } : P.NO_PROPERTIES;
+    const props: Properties = p.protocolVersion === 5 ? this.connackProperties(assigned ? clientId : undefined) : P.NO_PROPERTIES;
     // MQTT 3.1 (level 3) has no session present flag: the byte is reserved.
     this.send(conn, P.connack(sessionPresent && p.protocolVersion !== 3, 0, props));
     this.observe({ type: "client-connected", conn: conn.id, clientId, remote: conn.remote, protocolVersion: p.protocolVersion, clean: p.clean, sessionPresent, keepAlive: p.keepAlive });
@@ -718,6 +720,18 @@ export class Broker {
 
   // -------------------------------------------------------------------------------------------
   // Timers
+
+  /** MQTT 5 CONNACK properties: the assigned id [MQTT-3.2.2-16], and the limits a client must
+   *  respect so that it is not cut off without warning (Maximum Packet Size, Maximum QoS). */
+  private connackProperties(assignedId: string | undefined): Properties {
+    const c = this.config;
+    if (assignedId === undefined && c.maxPacketSize >= MQTT_MAX_PACKET && c.maxQos === 2) return P.NO_PROPERTIES;
+    return {
+      ...(assignedId !== undefined && { assignedClientIdentifier: assignedId }),
+      ...(c.maxQos < 2 && { maximumQoS: c.maxQos }),
+      ...(c.maxPacketSize < MQTT_MAX_PACKET && { maximumPacketSize: c.maxPacketSize }),
+    };
+  }
 
   private armKeepAlive(conn: Connection): void {
     const at = keepAliveDeadline(conn.lastActivity, conn.keepAlive, this.config.keepAliveFactor);
