@@ -122,7 +122,9 @@ export function makeTransports(
         return tlsTransport({ host, port: l.port, cert: files.cert, key: files.key });
       }
       case "ws":
-        return wsTransport({ host, port: l.port, path: l.path });
+        // One MQTT packet per WebSocket message is the norm; bound a message like a packet (plus
+        // slack for a few small packets sharing a frame) so ws never buffers a huge frame.
+        return wsTransport({ host, port: l.port, path: l.path, maxPayload: settings.broker.maxPacketSize + 65_536 });
     }
   });
 }

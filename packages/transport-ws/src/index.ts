@@ -18,7 +18,8 @@ export interface WsTransportOptions {
   readonly server?: http.Server;
   /** bufferedAmount above which `write` returns false. Default 64 KiB. */
   readonly highWaterMark?: number;
-  /** Largest WebSocket message accepted (bytes). Default 256 MiB + a few, like MQTT's own limit. */
+  /** Largest WebSocket message accepted (bytes); ws buffers a whole message before delivering it,
+   *  so set it near the broker's maxPacketSize (the CLI does). Default 256 MiB + a few, MQTT's own limit. */
   readonly maxPayload?: number;
   /** Errors of its own HTTP server after listen(); without it they are ignored rather than
    *  crashing the process. */
