@@ -10,6 +10,7 @@ export interface TortureOptions {
   readonly synchronous?: "full" | "normal";
   readonly memory?: boolean;
   readonly stallMs?: number;
+  readonly subscribers?: number;
   readonly keepDir?: boolean;
 }
 export interface TortureReport {
@@ -20,7 +21,9 @@ export interface TortureReport {
   readonly accepted: number;
   readonly qos1: number;
   readonly qos2: number;
+  /** distinct messages received by the slowest subscriber */
   readonly delivered: number;
+  readonly subscribers: number;
   readonly lost: readonly number[];
   readonly unaccepted: readonly number[];
   readonly kills: readonly { readonly accepted: number; readonly delivered: number; readonly unacked: number }[];

@@ -1,7 +1,7 @@
 // Crash torture: a harbormq process with its SQLite store is SIGKILLed at random moments (seeded)
 // and restarted on the same data directory and port, while a publisher streams numbered QoS 1 and
-// QoS 2 messages and a persistent subscriber keeps dropping its connection. At the end everything
-// is drained and checked: every message the broker accepted reaches the subscriber, QoS 2 exactly
+// QoS 2 messages and persistent subscribers keep dropping their connections. At the end everything
+// is drained and checked: every message the broker accepted reaches every subscriber, QoS 2 exactly
 // once, QoS 1 repeats only where MQTT allows them. Shared by torture.test.ts (CI, 10 kills) and
 // scripts/torture.mjs (`npm run torture`, 100 kills).
 //
@@ -287,31 +287,31 @@ class Subscriber {
     const conn = this.conn;
     switch (p.type) {
       case "connack": {
-        if (p.reasonCode !== 0) throw new Error(`subscriber refused: ${p.reasonCode}`);
-        if (this.everConnected && !p.sessionPresent) s.violations.push(`subscriber session lost at connection ${this.connections}`);
+        if (p.reasonCode !== 0) throw new Error(`${this.clientId} refused: ${p.reasonCode}`);
+        if (this.everConnected && !p.sessionPresent) s.violations.push(`${this.clientId} session lost at connection ${this.connections}`);
         this.everConnected = true;
         this.ready = true;
         if (!this.subscribed || !p.sessionPresent) conn.send(pk.subscribe(1, TOPIC + "#", 2));
         return;
       }
       case "suback":
-        if (p.reasonCodes[0] !== 2) s.violations.push(`subscriber: SUBACK ${p.reasonCodes.join(",")}`);
+        if (p.reasonCodes[0] !== 2) s.violations.push(`${this.clientId}: SUBACK ${p.reasonCodes.join(",")}`);
         this.subscribed = true;
         return;
       case "publish": {
         const [qosText, seqText] = decoder.decode(p.payload).split(":");
         const qos = Number(qosText);
         const seq = Number(seqText);
-        if (p.qos !== qos) s.violations.push(`subscriber: seq ${seq} published at QoS ${qos} arrived at QoS ${p.qos}`);
+        if (p.qos !== qos) s.violations.push(`${this.clientId}: seq ${seq} published at QoS ${qos} arrived at QoS ${p.qos}`);
         if (p.qos === 2) {
           const pending = this.pending2.get(p.packetId);
           if (pending === seq) {
             // The broker resends a PUBLISH we have not PUBREC'd yet (or whose PUBREC it lost):
             // the same message, [MQTT-3.3.1-1] with DUP set.
             s.qos2Resends++;
-            if (!p.dup) s.violations.push(`subscriber: QoS 2 seq ${seq} resent on packet id ${p.packetId} without DUP`);
+            if (!p.dup) s.violations.push(`${this.clientId}: QoS 2 seq ${seq} resent on packet id ${p.packetId} without DUP`);
           } else {
-            if (pending !== undefined) s.violations.push(`subscriber: packet id ${p.packetId} reused for seq ${seq} while seq ${pending} awaits PUBREL`);
+            if (pending !== undefined) s.violations.push(`${this.clientId}: packet id ${p.packetId} reused for seq ${seq} while seq ${pending} awaits PUBREL`);
             this.pending2.set(p.packetId, seq);
             this.deliver(seq, qos, p.dup, p.packetId);
           }
@@ -327,7 +327,7 @@ class Subscriber {
         if (!this.chaos || this.rand.chance(0.85)) conn.send(pk.ack("pubcomp", p.packetId));
         return;
       default:
-        s.violations.push(`subscriber: unexpected ${p.type}`);
+        s.violations.push(`${this.clientId}: unexpected ${p.type}`);
     }
   }
 
@@ -342,7 +342,7 @@ class Subscriber {
       else this.lastFirst[qos] = seq;
     } else if (qos === 2) {
       s.qos2Duplicates++;
-      s.violations.push(`subscriber: QoS 2 seq ${seq} delivered ${n} times`);
+      s.violations.push(`${this.clientId}: QoS 2 seq ${seq} delivered ${n} times`);
     } else {
       // A QoS 1 repeat is allowed after a reconnect of the subscriber (redelivery of an
       // unacknowledged or not-yet-durably-acknowledged message), with DUP, or when the publisher
@@ -353,11 +353,11 @@ class Subscriber {
       // in-flight PUBLISH: [MQTT-3.3.1-1] [MQTT-4.4.0-1] it carries DUP.
       if (afterReconnect && packetId === this.lastId[seq]) {
         s.qos1Resends++;
-        if (!dup) s.violations.push(`subscriber: QoS 1 seq ${seq} resent on packet id ${packetId} without DUP`);
+        if (!dup) s.violations.push(`${this.clientId}: QoS 1 seq ${seq} resent on packet id ${packetId} without DUP`);
       }
       if (!afterReconnect && !dup && !this.publisher.resent.has(seq)) {
         s.qos1Unexplained++;
-        s.violations.push(`subscriber: QoS 1 seq ${seq} repeated on the same connection without DUP and never resent by the publisher`);
+        s.violations.push(`${this.clientId}: QoS 1 seq ${seq} repeated on the same connection without DUP and never resent by the publisher`);
       }
     }
     this.lastConn[seq] = this.connections;
@@ -373,7 +373,8 @@ class Subscriber {
 /**
  * Runs the torture. Options: cycles (kills), seed, log (progress lines), window (publisher's
  * unacknowledged messages), killAfterMs [min, max] between kills, synchronous ("full" | "normal").
- * Resolves a report; `lost` lists the accepted seqs that never reached the subscriber.
+ * subscribers (persistent sessions, default 2), memory (control run with --memory), stallMs.
+ * Resolves a report; `lost` lists the accepted seqs that did not reach every subscriber.
  */
 export async function runTorture(options = {}) {
   const cycles = options.cycles ?? 10;
@@ -402,20 +403,26 @@ export async function runTorture(options = {}) {
   const store = options.memory === true ? undefined : dataDir;
   let broker = await startBrokerProcess({ port, dataDir: store, configFile });
   const publisher = new Publisher({ port, rand: prng(rand.int(0, 2 ** 31)), window: options.window ?? 32, maxBacklog: options.maxBacklog ?? 5000, clientId: "torture-pub", stats });
-  const subscriber = new Subscriber({ port, rand: prng(rand.int(0, 2 ** 31)), clientId: "torture-sub", publisher, stats });
+  // Several subscribers: a message routed to many sessions is stored once and referenced by each
+  // queue, so a crash between their acknowledgements must not lose it for the others.
+  const subscribers = [];
+  for (let i = 1; i <= (options.subscribers ?? 2); i++) {
+    subscribers.push(new Subscriber({ port, rand: prng(rand.int(0, 2 ** 31)), clientId: `torture-sub${i}`, publisher, stats }));
+  }
+  const slowest = () => Math.min(...subscribers.map((x) => x.distinct));
   // The queue of accepted-but-undelivered messages is capped so that the final drain stays short;
-  // the publisher resumes whenever the subscriber catches up (its pump runs on every ack).
-  publisher.delivered = () => subscriber.distinct;
+  // the publisher resumes whenever the subscribers catch up (its pump runs on every delivery).
+  publisher.delivered = slowest;
   const kills = [];
   try {
-    subscriber.start();
-    await until("the subscriber's SUBACK", () => subscriber.subscribed, 10_000);
+    for (const x of subscribers) x.start();
+    await until("the subscribers' SUBACKs", () => subscribers.every((x) => x.subscribed), 10_000);
     publisher.start();
     for (let k = 1; k <= cycles; k++) {
       // One kill in five lands right after a restart, while the clients reconnect and resend and
       // the broker has just restored its sessions.
       await sleep(rand.chance(0.2) ? rand.int(0, 150) : rand.int(killMin, killMax));
-      const before = { accepted: publisher.acceptedCount, delivered: subscriber.distinct, unacked: publisher.inflight.size };
+      const before = { accepted: publisher.acceptedCount, delivered: slowest(), unacked: publisher.inflight.size };
       const exit = await broker.kill("SIGKILL");
       if (exit.signal !== "SIGKILL") throw new Error(`broker exited by itself before kill ${k}: ${JSON.stringify(exit)} ${broker.stderr()}`);
       kills.push(before);
@@ -427,12 +434,12 @@ export async function runTorture(options = {}) {
     // Drain: no new messages, no more chaos; the publisher completes what it has in flight and
     // the subscriber, connected for good, acknowledges everything.
     publisher.publishing = false;
-    subscriber.chaos = false;
+    for (const x of subscribers) x.chaos = false;
     await until(() => `the publisher's ${publisher.inflight.size} messages in flight to complete`, () => publisher.inflight.size === 0 && publisher.ready, 60_000);
     const accepted = publisher.acceptedCount;
     const missing = () => {
       const out = [];
-      for (let seq = 1; seq < publisher.nextSeq; seq++) if (publisher.accepted[seq] && !subscriber.count[seq]) out.push(seq);
+      for (let seq = 1; seq < publisher.nextSeq; seq++) if (publisher.accepted[seq] && subscribers.some((x) => !x.count[seq])) out.push(seq);
       return out;
     };
     let drainError;
@@ -442,29 +449,32 @@ export async function runTorture(options = {}) {
       let seen = -1;
       let seenAt = Date.now();
       await until(
-        () => `${missing().length} accepted messages to reach the subscriber (no progress for ${stallMs} ms)`,
+        () => `${missing().length} accepted messages to reach every subscriber (no progress for ${stallMs} ms)`,
         () => {
-          if (subscriber.distinct !== seen) {
-            seen = subscriber.distinct;
+          const progress = subscribers.reduce((a, x) => a + x.distinct, 0);
+          if (progress !== seen) {
+            seen = progress;
             seenAt = Date.now();
           } else if (Date.now() - seenAt > stallMs) {
-            throw new Error(`the drain stalled: ${missing().length} accepted messages never reached the subscriber (no progress for ${stallMs} ms)`);
+            throw new Error(`the drain stalled: ${missing().length} accepted messages never reached every subscriber (no progress for ${stallMs} ms)`);
           }
-          return subscriber.distinct >= accepted && missing().length === 0;
+          return slowest() >= accepted && missing().length === 0;
         },
         600_000,
         50,
       );
       // One more clean reconnect and a marker behind everything: whatever the session still held
       // (a stray redelivery) arrives before it and is counted.
-      await until("the subscriber to be connected", () => subscriber.ready, 10_000);
-      const old = subscriber.conn;
-      subscriber.ready = false;
-      old.send(pk.disconnect());
-      old.socket.end();
-      await until("the subscriber to reconnect", () => subscriber.ready && subscriber.conn !== old, 10_000);
+      for (const x of subscribers) {
+        await until(`${x.clientId} to be connected`, () => x.ready, 10_000);
+        const old = x.conn;
+        x.ready = false;
+        old.send(pk.disconnect());
+        old.socket.end();
+        await until(`${x.clientId} to reconnect`, () => x.ready && x.conn !== old, 10_000);
+      }
       const marker = await publisher.marker();
-      await until("the marker", () => subscriber.count[marker] !== undefined && publisher.inflight.size === 0, 30_000);
+      await until("the marker", () => subscribers.every((x) => x.count[marker] !== undefined) && publisher.inflight.size === 0, 30_000);
     } catch (err) {
       drainError = err;
     }
@@ -479,18 +489,19 @@ export async function runTorture(options = {}) {
       accepted: publisher.acceptedCount,
       qos1: publisher.qosOf.filter((q) => q === 1).length,
       qos2: publisher.qosOf.filter((q) => q === 2).length,
-      delivered: subscriber.distinct,
+      delivered: slowest(),
+      subscribers: subscribers.length,
       lost,
       unaccepted,
       kills,
       publisherConnections: publisher.connections,
-      subscriberConnections: subscriber.connections,
+      subscriberConnections: subscribers.reduce((a, x) => a + x.connections, 0),
       drainError: drainError === undefined ? undefined : String(drainError),
       ...stats,
     };
   } finally {
     publisher.stop();
-    subscriber.stop();
+    for (const x of subscribers) x.stop();
     await broker.kill("SIGKILL");
     if (options.keepDir !== true) rmSync(dir, { recursive: true, force: true });
   }
@@ -502,8 +513,8 @@ export function summary(r) {
   const waiting = r.kills.reduce((a, k) => a + (k.accepted - k.delivered), 0) / n;
   const unacked = r.kills.reduce((a, k) => a + k.unacked, 0) / n;
   return (
-    `lost ${r.lost.length} of ${r.accepted} acknowledged (${r.qos1} QoS 1, ${r.qos2} QoS 2) across ${r.kills.length} kills in ${r.seconds.toFixed(1)} s, seed ${r.seed}; ` +
-    `at a kill on average ${Math.round(waiting)} accepted messages awaited the subscriber and ${Math.round(unacked)} awaited their ack at the publisher; ` +
+    `lost ${r.lost.length} of ${r.accepted} acknowledged (${r.qos1} QoS 1, ${r.qos2} QoS 2; ${r.subscribers} subscribers) across ${r.kills.length} kills in ${r.seconds.toFixed(1)} s, seed ${r.seed}; ` +
+    `at a kill on average ${Math.round(waiting)} accepted messages awaited the slowest subscriber and ${Math.round(unacked)} awaited their ack at the publisher; ` +
     `QoS 2 duplicates ${r.qos2Duplicates}, QoS 1 repeats ${r.qos1Repeats} (unexplained ${r.qos1Unexplained}), ` +
     `QoS 1 resends on the same packet id ${r.qos1Resends}, QoS 2 resends ${r.qos2Resends}, out-of-order first deliveries ${r.inversions}, publisher resends ${r.pubResends} PUBLISH + ${r.pubrelResends} PUBREL, subscriber drops ${r.subDrops}, violations ${r.violations.length}`
   );

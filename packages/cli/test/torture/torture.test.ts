@@ -13,7 +13,7 @@ describe("MQTT 3.1.1", () => {
   describe("crash torture: SIGKILL of the broker process (SQLite store) under QoS 1 / QoS 2 traffic", () => {
     it(
       "[MQTT-3.1.2-4] [MQTT-3.1.2-5] [MQTT-4.1.0-1] [MQTT-4.3.2-2] [MQTT-4.3.3-2] [MQTT-4.4.0-1] [MQTT-3.3.1-1] [MQTT-4.6.0-6] " +
-        "every acknowledged message survives 10 kills and reaches the persistent subscriber, QoS 2 exactly once",
+        "every acknowledged message survives 10 kills and reaches both persistent subscribers, QoS 2 exactly once",
       async () => {
         console.log(`torture seed ${seed} (HARBORMQ_TORTURE_SEED=${seed} repeats the schedule)`);
         const r = await runTorture({ cycles: 10, seed, killAfterMs: [500, 2500] });
