@@ -239,7 +239,7 @@ export class Broker {
         if (e.state !== "queued" && e.packetId !== undefined) s.inflight.ids.claim(e.packetId, e);
         if (e.message.id > maxId) maxId = e.message.id;
       }
-      q.count = Math.max(r.queueCount, q.mem.length);
+      q.count = Math.max(r.queueCount, q.inMemory);
       q.bytes = r.queueBytes;
       q.lastSeq = Math.max(r.lastSeq, q.memTailSeq);
       this.sessions.set(m.clientId, s);
@@ -612,7 +612,9 @@ export class Broker {
   /** [MQTT-4.4.0-1] on reconnect, in-flight PUBLISHes go again with DUP=1 and their packet id,
    *  PUBRELs go again, in seq order; then the queue continues. */
   private resume(session: Session, conn: Connection): void {
-    for (const e of session.queue.mem) {
+    const q = session.queue;
+    for (let i = 0; i < q.inMemory; i++) {
+      const e = q.at(i)!;
       if (e.state === "sent") this.sendPublish(conn, e, true);
       else if (e.state === "released") this.send(conn, P.pubrel(e.packetId!));
     }
@@ -706,9 +708,9 @@ export class Broker {
     const added = s.queue.merge(entries);
     // In-flight entries beyond the restored head (a head shorter than the in-flight window):
     // their ids stay reserved and they go again now, before anything queued ([MQTT-4.4.0-1]).
-    const mem = s.queue.mem;
-    for (let i = mem.length - added; i < mem.length; i++) {
-      const e = mem[i]!;
+    const q = s.queue;
+    for (let i = q.inMemory - added; i < q.inMemory; i++) {
+      const e = q.at(i)!;
       if (e.state === "queued" || e.packetId === undefined) continue;
       s.inflight.ids.claim(e.packetId, e);
       if (s.conn === undefined) continue;
@@ -1096,10 +1098,9 @@ export class Broker {
     const conn = s.conn;
     if (conn === undefined) return;
     const q = s.queue;
-    const mem = q.mem;
     let i = q.firstQueued();
-    while (i >= 0 && i < mem.length) {
-      const e = mem[i]!;
+    while (i >= 0 && i < q.inMemory) {
+      const e = q.at(i)!;
       if (e.state !== "queued") {
         i++;
         continue;

@@ -54,9 +54,16 @@ export function entryFromStored(e: StoredQueueEntry): QueueEntry {
   };
 }
 
+/** Compact the deque once this many slots before the head are dead (and they are at least half
+ *  of the array), so removal at the head stays O(1) amortised without holding garbage. */
+const COMPACT_AT = 64;
+
 export class SessionQueue {
-  /** The in-memory part: a prefix of the whole queue, in seq order. */
-  readonly mem: QueueEntry[] = [];
+  /** The in-memory part, a prefix of the whole queue in seq order, as a deque: live entries are
+   *  `buf[head .. buf.length)`. Acks almost always complete the oldest entry, so removal at the
+   *  head is `head++` (no array shift per PUBACK); removal elsewhere moves the shorter side. */
+  private buf: (QueueEntry | undefined)[] = [];
+  private head = 0;
   /** Whole queue (memory + store only). */
   count = 0;
   bytes = 0;
@@ -67,7 +74,7 @@ export class SessionQueue {
   /** Outstanding `load` op, if any. */
   loading: number | undefined = undefined;
   /** Entries in memory in state "queued". In-flight entries always precede queued ones (sends go
-   *  out in seq order), so the first queued entry is at mem.length - waiting. */
+   *  out in seq order), so the first queued entry is at inMemory - waiting. */
   waiting = 0;
 
   constructor(
@@ -75,9 +82,39 @@ export class SessionQueue {
     public window: number,
   ) {}
 
+  /** Entries held in memory. */
+  get inMemory(): number {
+    return this.buf.length - this.head;
+  }
+
+  /** The `i`-th entry in memory (0 is the oldest), or undefined past the end. */
+  at(i: number): QueueEntry | undefined {
+    return i < 0 ? undefined : this.buf[this.head + i];
+  }
+
+  /** The in-memory entries as an array, oldest first. Compacts the deque first, so it costs a copy
+   *  only after head removals; for tests and rare paths (not per packet). Do not keep it across
+   *  queue changes. */
+  get mem(): readonly QueueEntry[] {
+    this.compact();
+    return this.buf as QueueEntry[];
+  }
+
+  private compact(): void {
+    if (this.head === 0) return;
+    this.buf.splice(0, this.head);
+    this.head = 0;
+  }
+
+  private append(e: QueueEntry): void {
+    this.buf.push(e);
+    this.memTailSeq = e.seq;
+    if (e.state === "queued") this.waiting++;
+  }
+
   /** Entries that live only in the store. */
   get storeOnly(): number {
-    return this.count - this.mem.length;
+    return this.count - this.inMemory;
   }
 
   get isEmpty(): boolean {
@@ -95,14 +132,12 @@ export class SessionQueue {
 
   /** True when a new entry would go to memory (in order and within the window). */
   get tailInMemory(): boolean {
-    return this.storeOnly === 0 && this.mem.length < this.window;
+    return this.storeOnly === 0 && this.inMemory < this.window;
   }
 
   /** Adds an entry restored from the store (queue head), in seq order. */
   restore(e: QueueEntry): void {
-    this.mem.push(e);
-    this.memTailSeq = e.seq;
-    if (e.state === "queued") this.waiting++;
+    this.append(e);
   }
 
   /** Appends an entry; returns true when it is held in memory, false when it lives only in the store
@@ -110,11 +145,9 @@ export class SessionQueue {
   push(e: QueueEntry): boolean {
     this.count++;
     this.bytes += e.bytes;
-    if (this.storeOnly === 1 && this.mem.length < this.window) {
+    if (this.storeOnly === 1 && this.inMemory < this.window) {
       // storeOnly was 0 before this push
-      this.mem.push(e);
-      this.memTailSeq = e.seq;
-      if (e.state === "queued") this.waiting++;
+      this.append(e);
       return true;
     }
     return false;
@@ -123,10 +156,10 @@ export class SessionQueue {
   /** Index of the first entry in memory that is not in flight, or -1. */
   firstQueued(): number {
     if (this.waiting === 0) return -1;
-    const mem = this.mem;
-    const guess = mem.length - this.waiting;
-    if (mem[guess]?.state === "queued" && (guess === 0 || mem[guess - 1]!.state !== "queued")) return guess;
-    for (let i = 0; i < mem.length; i++) if (mem[i]!.state === "queued") return i; // not expected
+    const n = this.inMemory;
+    const guess = n - this.waiting;
+    if (this.at(guess)?.state === "queued" && (guess === 0 || this.at(guess - 1)!.state !== "queued")) return guess;
+    for (let i = 0; i < n; i++) if (this.at(i)!.state === "queued") return i; // not expected
     return -1;
   }
 
@@ -137,20 +170,39 @@ export class SessionQueue {
     e.packetId = packetId;
   }
 
-  /** Removes the entry at index `i` of memory. */
+  /** Removes the entry at index `i` of memory (0 is the oldest). */
   removeAt(i: number): QueueEntry {
-    const e = this.mem[i]!;
-    this.mem.splice(i, 1);
+    const buf = this.buf;
+    const h = this.head;
+    const at = h + i;
+    const e = buf[at]!;
+    const last = buf.length - 1;
+    if (at === last) buf.pop();
+    else if (i < last - at) {
+      // Closer to the head: move the older entries up one slot and advance the head.
+      for (let k = at; k > h; k--) buf[k] = buf[k - 1];
+      buf[h] = undefined;
+      this.head = h + 1;
+    } else buf.splice(at, 1);
+    if (this.head === buf.length) {
+      buf.length = 0;
+      this.head = 0;
+    } else if (this.head >= COMPACT_AT && this.head * 2 >= buf.length) this.compact();
     this.count--;
     this.bytes -= e.bytes;
     if (e.state === "queued") this.waiting--;
     return e;
   }
 
-  /** Removes an entry held in memory. */
+  /** Removes an entry held in memory; searched from the head, where acks land. */
   remove(e: QueueEntry): void {
-    const i = this.mem.indexOf(e);
-    if (i >= 0) this.removeAt(i);
+    const buf = this.buf;
+    for (let k = this.head; k < buf.length; k++) {
+      if (buf[k] === e) {
+        this.removeAt(k - this.head);
+        return;
+      }
+    }
   }
 
   /** Removes and returns the oldest entry that is not in flight (drop-oldest), if it is in memory. */
@@ -161,32 +213,30 @@ export class SessionQueue {
 
   /** True when the memory window ran low while more entries wait in the store. */
   needsLoad(): boolean {
-    return this.loading === undefined && this.storeOnly > 0 && this.mem.length <= this.window / 2;
+    return this.loading === undefined && this.storeOnly > 0 && this.inMemory <= this.window / 2;
   }
 
   /** How many entries a page may bring. */
   pageSize(): number {
-    return Math.max(1, this.window - this.mem.length);
+    return Math.max(1, this.window - this.inMemory);
   }
 
   /** Merges a page answering `load` (entries after memTailSeq, in seq order); returns how many
-   *  entries were added (the last ones of `mem`). */
+   *  entries were added (the last ones in memory). */
   merge(entries: readonly StoredQueueEntry[]): number {
     this.loading = undefined;
     let added = 0;
     for (const s of entries) {
       if (s.seq <= this.memTailSeq) continue; // already held (or removed since)
       if (this.storeOnly === 0) break; // the store gave more than we count: keep our books
-      this.mem.push(entryFromStored(s));
-      this.memTailSeq = s.seq;
-      if (s.state === "queued") this.waiting++;
+      this.append(entryFromStored(s));
       added++;
     }
     if (added === 0 && this.storeOnly > 0) {
       // The store has nothing more although our counters say it has: trust the store.
-      this.count = this.mem.length;
+      this.count = this.inMemory;
       let b = 0;
-      for (const e of this.mem) b += e.bytes;
+      for (let k = this.head; k < this.buf.length; k++) b += this.buf[k]!.bytes;
       this.bytes = b;
     }
     return added;
@@ -195,8 +245,8 @@ export class SessionQueue {
   /** Drops every entry held only in memory (volatile QoS 0 on disconnect). Returns them. */
   dropVolatile(): QueueEntry[] {
     const gone: QueueEntry[] = [];
-    for (let i = this.mem.length - 1; i >= 0; i--) {
-      const e = this.mem[i]!;
+    for (let i = this.inMemory - 1; i >= 0; i--) {
+      const e = this.at(i)!;
       if (!e.persisted) gone.push(this.removeAt(i));
     }
     return gone;

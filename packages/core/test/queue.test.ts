@@ -152,6 +152,40 @@ describe("MQTT 3.1.1", () => {
       expect(q.count).toBe(1);
     });
 
+    it("removal anywhere (mostly the oldest, as in-order acks do) keeps memory equal to an array model", () => {
+      // The queue is a deque (head index, compaction); this holds it to a plain array across
+      // long runs of head removals (past the compaction threshold), middle and tail removals.
+      fc.assert(
+        fc.property(
+          fc.array(fc.oneof({ weight: 3, arbitrary: fc.constant(-1) }, { weight: 4, arbitrary: fc.constant(0) }, { weight: 1, arbitrary: fc.nat(300) }), { maxLength: 600 }),
+          (ops) => {
+            const q = new SessionQueue(Infinity);
+            const model: QueueEntry[] = [];
+            for (const op of ops) {
+              if (op < 0) {
+                const e = entry(q.nextSeq(), false);
+                q.push(e);
+                model.push(e);
+              } else if (model.length > 0) {
+                const i = op % model.length;
+                const [e] = model.splice(i, 1);
+                if (op % 2 === 0) q.remove(e!);
+                else expect(q.removeAt(i)).toBe(e);
+              }
+              expect(q.inMemory).toBe(model.length);
+              expect(q.count).toBe(model.length);
+              expect(q.at(0)).toBe(model[0]);
+              expect(q.at(model.length - 1)).toBe(model[model.length - 1]);
+              expect(q.at(model.length)).toBeUndefined();
+            }
+            expect(q.mem).toEqual(model);
+            expect(q.firstQueued()).toBe(model.length > 0 ? 0 : -1);
+          },
+        ),
+        { numRuns: 200 },
+      );
+    });
+
     it("utf8Length agrees with TextEncoder", () => {
       fc.assert(
         fc.property(fc.string({ unit: "grapheme" }), (s) => {
