@@ -4,3 +4,4 @@ export { Decoder, type DecodeError, type DecoderOptions } from "./decoder.js";
 export { encode, encodeHeader, encodeInto, encodedHeaderLength, encodedLength } from "./encode.js";
 export { isValidTopicFilter, isValidTopicName } from "./topic.js";
 export { utf8Length } from "./primitives.js";
+export { type CodedType, isValidReasonCode } from "./reason-codes.js";

@@ -39,7 +39,7 @@ const DISCONNECT_5 = table(
 /** 5.0 section 3.15.2.1, [MQTT-3.15.2-1]. */
 const AUTH_5 = table(0x00, 0x18, 0x19);
 
-type CodedType = Extract<PacketType, "connack" | "puback" | "pubrec" | "pubrel" | "pubcomp" | "suback" | "unsuback" | "disconnect" | "auth">;
+export type CodedType = Extract<PacketType, "connack" | "puback" | "pubrec" | "pubrel" | "pubcomp" | "suback" | "unsuback" | "disconnect" | "auth">;
 
 /**
  * One row per packet kind that carries codes, one column per version; `undefined` where the
@@ -56,6 +56,16 @@ export const REASON_CODES: Readonly<Record<CodedType, Readonly<Record<ProtocolVe
   disconnect: { 3: undefined, 4: undefined, 5: DISCONNECT_5 },
   auth: { 3: undefined, 4: undefined, 5: AUTH_5 },
 };
+
+/**
+ * Whether `code` may be sent in a packet of `type` in `version` (true where the version carries no
+ * code for that kind). For callers that take codes from outside, e.g. an auth hook's verdict that
+ * becomes a CONNACK reason code: encoding an invalid one throws.
+ */
+export function isValidReasonCode(type: CodedType, version: ProtocolVersion, code: number): boolean {
+  const t = REASON_CODES[type][version];
+  return t === undefined || t.has(code);
+}
 
 const hex = (c: number): string => `0x${c.toString(16).padStart(2, "0")}`;
 

@@ -2,7 +2,7 @@
 // tried on both sides. A code in the packet's table decodes and encodes; any other is malformed
 // when received (0x81) and a RangeError when sent.
 import { describe, expect, it } from "vitest";
-import { encode, type Packet, type ProtocolVersion } from "../src/index.js";
+import { encode, isValidReasonCode, type Packet, type ProtocolVersion } from "../src/index.js";
 import { REASON_CODES } from "../src/reason-codes.js";
 import { expectError, expectPacket, hex } from "./helpers.js";
 
@@ -111,6 +111,15 @@ describe("MQTT 5.0", () => {
     expect(expectPacket(hex("2003 01 00 00"), 5)).toMatchObject({ sessionPresent: true, reasonCode: 0 });
     expectError(hex("2003 01 87 00"), 5, MALFORMED);
     expect(() => encode({ type: "connack", sessionPresent: true, reasonCode: 0x87, properties: {} }, 5)).toThrow(TypeError);
+  });
+
+  it("[MQTT-3.2.2-8] isValidReasonCode answers from the same tables (an auth hook's code can be checked before it becomes a CONNACK)", () => {
+    for (const [type, codes] of Object.entries(spec5)) {
+      for (let c = 0; c < 256; c++) expect(isValidReasonCode(type as keyof typeof spec5, 5, c), `${type} 0x${h2(c)}`).toBe(codes.includes(c));
+    }
+    expect(isValidReasonCode("connack", 4, 5)).toBe(true);
+    expect(isValidReasonCode("connack", 4, 0x86)).toBe(false);
+    expect(isValidReasonCode("puback", 4, 0x92)).toBe(true); // 3.x PUBACK carries no code: nothing to refuse
   });
 
   it("the codec's tables are the spec's", () => {
