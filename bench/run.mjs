@@ -15,6 +15,7 @@
 // bench/results/latest.json, the `## End-to-end` section of docs/benchmarks.md and the charts
 // docs/bench/*.svg. Run `npm run build` first.
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { execFileSync } from "node:child_process";
 import os from "node:os";
 import { performance } from "node:perf_hooks";
 import path from "node:path";
@@ -86,6 +87,17 @@ const median = (xs) => {
   return n === 0 ? undefined : n % 2 ? s[(n - 1) / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
 };
 
+/** The commit measured (the brokers run packages/*/dist, built from the working tree). */
+function gitHead() {
+  try {
+    const head = execFileSync("git", ["rev-parse", "--short", "HEAD"], { cwd: root, encoding: "utf8" }).trim();
+    const dirty = execFileSync("git", ["status", "--porcelain", "--", "packages"], { cwd: root, encoding: "utf8" }).trim() !== "";
+    return dirty ? `${head}+dirty` : head;
+  } catch {
+    return undefined;
+  }
+}
+const commitAtStart = gitHead();
 const started = new Date();
 const stamp = started.toISOString().replace(/[:.]/g, "-");
 const resultsDir = path.join(root, "bench/results");
@@ -163,6 +175,8 @@ const run = {
   sizes: S,
   machine: { cpu: os.cpus()[0]?.model, cores: os.cpus().length, memory: os.totalmem(), kernel: os.release(), loadavgAtEnd: os.loadavg() },
   versions: versions(),
+  // other work may commit and rebuild packages/*/dist while a run is going: both ends recorded
+  commit: { atStart: commitAtStart, atEnd: gitHead() },
   scenarios: scenarios.map(({ id, title, unit, better }) => ({ id, title, unit, better })),
   brokers: brokers.map((b) => ({ id: b, label: BROKERS[b].label })),
   results,
