@@ -87,7 +87,7 @@ const median = (xs) => {
   return n === 0 ? undefined : n % 2 ? s[(n - 1) / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
 };
 
-/** The commit measured (the brokers run packages/*/dist, built from the working tree). */
+// The commit measured (the brokers run the packages' dist, built from the working tree).
 function gitHead() {
   try {
     const head = execFileSync("git", ["rev-parse", "--short", "HEAD"], { cwd: root, encoding: "utf8" }).trim();
@@ -175,7 +175,7 @@ const run = {
   sizes: S,
   machine: { cpu: os.cpus()[0]?.model, cores: os.cpus().length, memory: os.totalmem(), kernel: os.release(), loadavgAtEnd: os.loadavg() },
   versions: versions(),
-  // other work may commit and rebuild packages/*/dist while a run is going: both ends recorded
+  // other work may commit and rebuild dist while a run is going: both ends recorded
   commit: { atStart: commitAtStart, atEnd: gitHead() },
   scenarios: scenarios.map(({ id, title, unit, better }) => ({ id, title, unit, better })),
   brokers: brokers.map((b) => ({ id: b, label: BROKERS[b].label })),
