@@ -83,6 +83,17 @@ export class TopicTree<S, V> {
   // shares that string instead of holding its own copy: the same leaf names repeat under many
   // parents (`client/{id}/cmd`), and a short copy costs 24-32 bytes.
   private readonly recentKeys: string[] = [];
+  // Last-topic cache: a stream of PUBLISHes to one topic (a device streaming readings) matches
+  // the same pairs every time. When match() sees the same topic twice in a row it records the
+  // visited (subscriber, value, filter) triples; from the third time on it replays them without
+  // walking, until add() or remove() changes the tree. Other traffic pays one string compare.
+  private lastTopic = "";
+  private cached = false;
+  private readonly cache: unknown[] = [];
+  /** Bumped by every change, so that a recording interrupted by a change is not kept. */
+  private epoch = 0;
+  /** match() calls in progress: nested calls (from a visitor) bypass the cache. */
+  private depth = 0;
 
   /** Adds or replaces `subscriber`'s subscription to `filter`. Returns true when it was new. */
   add(filter: string, subscriber: S, value: V): boolean {
@@ -126,6 +137,7 @@ export class TopicTree<S, V> {
       }
       start = end + 1;
     }
+    this.invalidate(); // a new pair, or a new value for an existing one
     if (!addSubscriber(node, filter, subscriber, value)) return false;
     this.count++;
     return true;
@@ -147,6 +159,7 @@ export class TopicTree<S, V> {
     const path: Node<S, V>[] = [];
     let node = this.find(filter, path);
     if (node === undefined || !removeSubscriber(node, subscriber)) return false;
+    this.invalidate();
     this.count--;
     // Prune bottom-up while the node holds nothing; path[i] is the parent of the node at depth i+1.
     for (let i = path.length - 1; i >= 0; i--) {
@@ -193,6 +206,44 @@ export class TopicTree<S, V> {
    *  A subscriber with several matching filters is visited once per filter.
    *  `visit` must not add or remove subscriptions of this tree. */
   match(topic: string, visit: (subscriber: S, value: V, filter: string) => void): void {
+    if (this.depth !== 0) {
+      this.walk(topic, visit, undefined);
+      return;
+    }
+    this.depth = 1;
+    try {
+      if (topic !== this.lastTopic) {
+        this.lastTopic = topic;
+        this.cached = false;
+        this.walk(topic, visit, undefined);
+      } else if (this.cached) {
+        const cache = this.cache;
+        for (let i = 0; i < cache.length; i += 3) visit(cache[i] as S, cache[i + 1] as V, cache[i + 2] as string);
+      } else {
+        // Second time in a row: walk once more and record.
+        const cache = this.cache;
+        cache.length = 0;
+        const epoch = this.epoch;
+        this.walk(topic, visit, cache);
+        this.cached = epoch === this.epoch;
+      }
+    } finally {
+      this.depth = 0;
+    }
+  }
+
+  /** Forgets the last-topic cache (and the references it holds). */
+  private invalidate(): void {
+    this.epoch++;
+    if (this.lastTopic !== "") {
+      this.lastTopic = "";
+      this.cached = false;
+      this.cache.length = 0;
+    }
+  }
+
+  /** The trie walk of match(); appends the visited triples to `record` when given. */
+  private walk(topic: string, visit: (subscriber: S, value: V, filter: string) => void, record: unknown[] | undefined): void {
     const len = topic.length;
     const nodes = this.stackNodes;
     const positions = this.stackPos;
@@ -206,11 +257,11 @@ export class TopicTree<S, V> {
       for (;;) {
         // `#` matches the remaining levels, zero included: "sport/#" matches "sport".
         const hash = node.hash;
-        if (hash !== undefined && !(dollar && node === root)) visitAll(hash, visit);
+        if (hash !== undefined && !(dollar && node === root)) visitAll(hash, visit, record);
         let next: Node<S, V> | undefined;
         if (start > len) {
           // The topic is consumed: the filter ending here matches.
-          visitAll(node, visit);
+          visitAll(node, visit, record);
         } else {
           let end = topic.indexOf("/", start);
           if (end === -1) end = len;
@@ -253,17 +304,25 @@ export class TopicTree<S, V> {
   }
 }
 
-function visitAll<S, V>(node: Node<S, V>, visit: (subscriber: S, value: V, filter: string) => void): void {
+function visitAll<S, V>(
+  node: Node<S, V>,
+  visit: (subscriber: S, value: V, filter: string) => void,
+  record: unknown[] | undefined,
+): void {
   const filter = node.filter;
   if (filter === "") return;
   const more = node.more;
   if (more === undefined) {
+    record?.push(node.sub, node.val, filter);
     visit(node.sub as S, node.val as V, filter);
     return;
   }
   const subs = more.subs;
   const vals = more.vals;
-  for (let i = 0; i < subs.length; i++) visit(subs[i] as S, vals[i] as V, filter);
+  for (let i = 0; i < subs.length; i++) {
+    record?.push(subs[i], vals[i], filter);
+    visit(subs[i] as S, vals[i] as V, filter);
+  }
 }
 
 /** Adds or replaces a subscriber of the filter ending at `node`; true when it was new. */

@@ -175,6 +175,51 @@ describe("TopicTree", () => {
     expect(seen.sort()).toEqual(["#", "+/+", "+/b", "a/+", "a/b"]);
   });
 
+  it("replays a repeated topic from its cache, and sees every change made between matches", () => {
+    const tree = new TopicTree<string, number>();
+    tree.add("a/+", "x", 1);
+    const seen = (topic: string): string[] => {
+      const out: string[] = [];
+      tree.match(topic, (s, v, f) => out.push(`${s}:${v}:${f}`));
+      return out.sort();
+    };
+    for (let i = 0; i < 4; i++) expect(seen("a/b")).toEqual(["x:1:a/+"]);
+    tree.add("a/b", "y", 2);
+    expect(seen("a/b")).toEqual(["x:1:a/+", "y:2:a/b"]);
+    expect(seen("a/b")).toEqual(["x:1:a/+", "y:2:a/b"]);
+    expect(seen("a/b")).toEqual(["x:1:a/+", "y:2:a/b"]);
+    tree.add("a/+", "x", 7); // a new value for an existing pair
+    expect(seen("a/b")).toEqual(["x:7:a/+", "y:2:a/b"]);
+    expect(seen("a/b")).toEqual(["x:7:a/+", "y:2:a/b"]);
+    tree.remove("a/b", "y");
+    expect(seen("a/b")).toEqual(["x:7:a/+"]);
+    expect(seen("a/c")).toEqual(["x:7:a/+"]);
+    expect(seen("a/b")).toEqual(["x:7:a/+"]);
+    tree.remove("a/+", "x");
+    expect(seen("a/b")).toEqual([]);
+    expect(seen("a/b")).toEqual([]);
+    expect(seen("a/b")).toEqual([]);
+  });
+
+  it("a visitor that throws while a repeated topic is recorded leaves no partial cache", () => {
+    const tree = new TopicTree<string, number>();
+    for (const f of ["a/b", "a/+", "#"]) tree.add(f, f, 0);
+    const all = (): string[] => {
+      const out: string[] = [];
+      tree.match("a/b", (s) => out.push(s));
+      return out.sort();
+    };
+    expect(all()).toEqual(["#", "a/+", "a/b"]);
+    let calls = 0;
+    expect(() =>
+      tree.match("a/b", () => {
+        if (++calls === 2) throw new Error("boom");
+      }),
+    ).toThrow("boom");
+    expect(all()).toEqual(["#", "a/+", "a/b"]);
+    expect(all()).toEqual(["#", "a/+", "a/b"]);
+  });
+
   it("allows a nested match from inside a visitor", () => {
     const tree = new TopicTree<string, number>();
     tree.add("a/+", "x", 1);
@@ -279,6 +324,20 @@ class MatchCommand implements fc.Command<Model, TopicTree<number, number>> {
     return `match(${JSON.stringify(this.topic)})`;
   }
 }
+/** Matches one topic three times in a row: the walk, the recording walk, the cached replay. */
+class MatchRepeatedCommand implements fc.Command<Model, TopicTree<number, number>> {
+  constructor(readonly topic: string) {}
+  check(): boolean {
+    return true;
+  }
+  run(model: Model, tree: TopicTree<number, number>): void {
+    const want = expected(model, this.topic);
+    for (let i = 0; i < 3; i++) expect(actual(tree, this.topic)).toEqual(want);
+  }
+  toString(): string {
+    return `matchRepeated(${JSON.stringify(this.topic)})`;
+  }
+}
 /** Removes a subscription the model holds (random removes rarely hit one). */
 class RemoveExistingCommand implements fc.Command<Model, TopicTree<number, number>> {
   constructor(readonly pick: number) {}
@@ -329,6 +388,10 @@ describe("TopicTree (properties)", () => {
         fc.tuple(filterArb, subscriberArb).map(([f, s]) => new RemoveCommand(f, s)),
         fc.nat().map((n) => new RemoveExistingCommand(n)),
         topicArb.map((t) => new MatchCommand(t)),
+        topicArb.map((t) => new MatchRepeatedCommand(t)),
+        // The same topic over and over, so that cached results meet adds and removes.
+        fc.constant(new MatchRepeatedCommand("a/b")),
+        fc.constant(new MatchCommand("a/b")),
       ],
       { maxCommands: 80 },
     );
