@@ -87,6 +87,8 @@ interface PendingSend {
   readonly packet: Packet;
   readonly version: ProtocolVersion;
   readonly size: number;
+  /** The packet already encoded (a packet sent to several connections), else undefined. */
+  readonly bytes: Uint8Array | undefined;
   readonly barrier: number;
 }
 
@@ -159,6 +161,13 @@ export class Driver {
   private statBatches = 0;
   private statStoreWrites = 0;
   private statDroppedCongested = 0;
+  /** The last packet sized in send, its size and, once a second connection gets the same packet
+   *  object (the core shares one QoS 0 PUBLISH across a fan-out), its bytes: sized and encoded
+   *  once per (packet, version), copied to each connection. Dropped at the end of the turn. */
+  private lastPacket: Packet | undefined = undefined;
+  private lastVersion: ProtocolVersion = 4;
+  private lastSize = 0;
+  private lastBytes: Uint8Array | undefined = undefined;
   private bufferedBytes = 0;
 
   constructor(options: DriverOptions) {
@@ -348,7 +357,24 @@ export class Driver {
   private send(connId: ConnId, packet: Packet, version: ProtocolVersion): void {
     const conn = this.conns.get(connId);
     if (conn === undefined || conn.ended || conn.closeIssued) return;
-    const size = this.codec.encodedLength(packet, version);
+    let size: number;
+    let bytes: Uint8Array | undefined;
+    if (packet === this.lastPacket && version === this.lastVersion) {
+      size = this.lastSize;
+      bytes = this.lastBytes;
+      if (bytes === undefined) {
+        bytes = new Uint8Array(size);
+        this.codec.encodeInto(packet, version, bytes, 0);
+        this.lastBytes = bytes;
+      }
+    } else {
+      size = this.codec.encodedLength(packet, version);
+      bytes = undefined;
+      this.lastPacket = packet;
+      this.lastVersion = version;
+      this.lastSize = size;
+      this.lastBytes = undefined;
+    }
     if (
       conn.congested &&
       packet.type === "publish" &&
@@ -369,7 +395,7 @@ export class Driver {
       return;
     }
     const barrier = this.openBatch !== 0 ? this.openBatch : this.lastIssued;
-    conn.pending.push({ packet, version, size, barrier });
+    conn.pending.push({ packet, version, size, bytes, barrier });
     conn.pendingBytes += size;
     this.bufferedBytes += size;
     this.dirty.add(conn);
@@ -460,6 +486,8 @@ export class Driver {
     if (this.openBatch !== 0) this.commit();
     for (const conn of this.dirty) this.flush(conn);
     this.dirty.clear();
+    this.lastPacket = undefined;
+    this.lastBytes = undefined;
     this.armTimer();
   }
 
@@ -520,7 +548,8 @@ export class Driver {
         let offset = 0;
         for (let i = 0; i < ready; i++) {
           const p = pending[i]!;
-          this.codec.encodeInto(p.packet, p.version, buffer, offset);
+          if (p.bytes !== undefined) buffer.set(p.bytes, offset);
+          else this.codec.encodeInto(p.packet, p.version, buffer, offset);
           offset += p.size;
         }
         pending.splice(0, ready);

@@ -167,6 +167,38 @@ describe("driver (scripted core)", () => {
     expect(sub.chunks).toHaveLength(1);
   });
 
+  it("sizes and encodes a packet object sent to many connections once per version, and each gets the same bytes", async () => {
+    const calls = { sized: 0, encoded: 0 };
+    const counting: Codec = {
+      ...lineCodec,
+      encodedLength: (p, v) => (calls.sized++, lineCodec.encodedLength(p, v)),
+      encodeInto: (p, v, t, o) => (calls.encoded++, lineCodec.encodeInto(p, v, t, o)),
+    };
+    const subs: number[] = [];
+    const shared = publish("fan/out");
+    const core = new ScriptedCore((input, emit) => {
+      if (input.type === "open") subs.push(input.conn);
+      if (input.type === "packet") {
+        for (const conn of subs) emit({ type: "send", conn, packet: shared, version: 4 });
+        for (const conn of subs) emit({ type: "send", conn, packet: shared, version: 5 });
+        for (const conn of subs) emit({ type: "send", conn, packet: publish("own"), version: 4 });
+      }
+    });
+    const transport = memoryTransport();
+    const driver = new Driver({ core, codec: counting, store: new RecordingStore(), maxPacketSize: 1 << 20 });
+    await transport.listen((d) => driver.accept(d, "memory"));
+    const sinks: Sink[] = [];
+    for (let i = 0; i < 5; i++) sinks.push(new Sink(transport.connect()));
+    await until(() => subs.length === 5, "open");
+    for (let i = 0; i < 3; i++) await turn();
+    sinks[0]!.duplex.write(line({ type: "pingreq" }));
+    await until(() => sinks.every((s) => lines(s).length === 3), "deliveries");
+    for (const s of sinks) expect(lines(s).map((p) => (p as { topic: string }).topic)).toEqual(["fan/out", "fan/out", "own"]);
+    // shared: per version one size, one encode into the shared bytes, one for the first connection;
+    // publish("own") is a new object per connection: sized and encoded for each.
+    expect(calls).toEqual({ sized: 2 + 5, encoded: 2 * 2 + 5 });
+  });
+
   it("feeds malformed input once, ignores the rest of that stream and closes it; others go on", async () => {
     const core = new ScriptedCore(() => {});
     const { connect } = await setup(core, new RecordingStore());

@@ -99,6 +99,10 @@ export class Broker {
   private inputOp = 0;
   private readonly targets: Session[] = [];
   private routeMark = 0;
+  /** The last QoS 0 PUBLISH built, shared by the deliveries of the same message (sendPublishOf). */
+  private q0Message: StoredMessage | undefined = undefined;
+  private q0Retain = false;
+  private q0Packet: PublishPacket | undefined = undefined;
 
   private readonly totals = {
     messagesIn: 0,
@@ -1138,7 +1142,19 @@ export class Broker {
       props = ids.length > 0 ? { ...m.properties, subscriptionIdentifiers: ids } : m.properties;
     }
     this.totals.messagesOut++;
-    this.send(conn, P.publish(m.topic, m.payload, qos, retain, dup, packetId, props));
+    let packet: PublishPacket;
+    if (qos === 0 && !dup) {
+      // QoS 0 deliveries of one message that differ in nothing share one packet object, so the
+      // driver encodes it once per protocol version and copies the bytes (fan-out).
+      if (m === this.q0Message && retain === this.q0Retain && props === this.q0Packet!.properties) packet = this.q0Packet!;
+      else {
+        packet = P.publish(m.topic, m.payload, 0, retain, false, undefined, props);
+        this.q0Message = m;
+        this.q0Retain = retain;
+        this.q0Packet = packet;
+      }
+    } else packet = P.publish(m.topic, m.payload, qos, retain, dup, packetId, props);
+    this.send(conn, packet);
   }
 
   private countDrop(s: Session, m: StoredMessage, qos: QoS, reason: "queue-full" | "expired" | "too-large"): void {

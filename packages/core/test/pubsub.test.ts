@@ -404,3 +404,26 @@ describe("hooks", () => {
     expect(sim.store.sessions.get("b")?.disconnectedAt).toBe(0);
   });
 });
+
+describe("MQTT 3.1.1", () => {
+  it("[MQTT-3.3.5-1] QoS 0 deliveries of one message share one PUBLISH object (encoded once by the driver); QoS 1 ones do not", () => {
+    const sim = new Sim();
+    for (const name of ["a", "b", "c"]) {
+      sim.connect(name);
+      sim.subscribe(name, [["t/#", name === "c" ? 1 : 0]]);
+    }
+    sim.connect("pub");
+    sim.publish("pub", "t/x", "one", 0);
+    sim.publish("pub", "t/x", "two", 1);
+    const [a1, a2] = sim.publishes("a");
+    const [b1, b2] = sim.publishes("b");
+    const [c1, c2] = sim.publishes("c");
+    expect(a1).toBe(b1);
+    expect(a1).toBe(c1); // QoS 0 message: QoS 0 to the QoS 1 subscriber too
+    expect(a2).toBe(b2); // QoS 1 message to QoS 0 subscriptions: delivered at QoS 0
+    expect(a1).not.toBe(a2);
+    expect([dec(a1!.payload), dec(a2!.payload)]).toEqual(["one", "two"]);
+    expect(c2).toMatchObject({ qos: 1, packetId: 1 });
+    expect(c2).not.toBe(a2);
+  });
+});
