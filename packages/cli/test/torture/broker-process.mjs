@@ -65,9 +65,10 @@ process.on("exit", () => {
 
 /**
  * Starts `harbormq --json` on 127.0.0.1:`port` with its SQLite store in `dataDir` and resolves once
- * it logs "listening". `configFile` is passed with -c. Resolves { child, pid, lines, exited, kill }.
+ * it logs "listening". `configFile` is passed with -c; `onSpawn(child)` runs right after the spawn.
+ * Resolves { child, pid, lines, exited, kill }; rejects if the process exits before "listening".
  */
-export function startBrokerProcess({ port, dataDir, configFile, extraArgs = [], nodeArgs = [], env = {} }) {
+export function startBrokerProcess({ port, dataDir, configFile, extraArgs = [], nodeArgs = [], env = {}, onSpawn }) {
   assertBuilt();
   // dataDir undefined: --memory (no store on disk).
   const args = [...nodeArgs, mainJs, "--json", "--host", "127.0.0.1", "-p", String(port), ...(dataDir === undefined ? ["--memory"] : ["--data", dataDir])];
@@ -75,6 +76,7 @@ export function startBrokerProcess({ port, dataDir, configFile, extraArgs = [], 
   args.push(...extraArgs);
   const child = spawn(nodeBinary, args, { cwd: root, stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, ...env } });
   live.add(child);
+  onSpawn?.(child); // e.g. to kill it while it is still opening its store
   const lines = [];
   let stderr = "";
   let buffered = "";

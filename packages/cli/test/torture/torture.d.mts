@@ -40,6 +40,8 @@ export interface TortureReport {
   readonly qos1Repeats: number;
   readonly qos1Unexplained: number;
   readonly inversions: number;
+  /** extra kills of a restarting broker (before or just after it listens) */
+  readonly startupKills: number;
 }
 export function prng(seed: number): { next(): number; int(min: number, max: number): number; chance(p: number): boolean };
 export function runTorture(options?: TortureOptions): Promise<TortureReport>;

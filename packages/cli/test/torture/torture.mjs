@@ -395,7 +395,7 @@ export async function runTorture(options = {}) {
   const dataDir = join(dir, "data");
   const port = await freePort();
   const stats = {
-    violations: [], pubResends: 0, pubrelResends: 0, subDrops: 0, qos2Resends: 0, qos2Duplicates: 0, qos1Resends: 0,
+    violations: [], pubResends: 0, pubrelResends: 0, subDrops: 0, qos2Resends: 0, qos2Duplicates: 0, qos1Resends: 0, startupKills: 0,
     qos1Repeats: 0, qos1Unexplained: 0, inversions: 0,
   };
   const started = Date.now();
@@ -428,6 +428,22 @@ export async function runTorture(options = {}) {
       kills.push(before);
       log(`kill ${k}/${cycles}: accepted ${before.accepted}, delivered ${before.delivered}, ${before.unacked} in flight at the publisher`);
       await sleep(rand.int(0, 50));
+      // One restart in ten is killed again while it starts (opening the store, restoring the
+      // sessions, or just listening): a crash during recovery must not lose anything either.
+      if (rand.chance(0.1)) {
+        const after = rand.int(0, 600);
+        let exited;
+        const early = await startBrokerProcess({
+          port, dataDir: store, configFile,
+          onSpawn: (c) => {
+            exited = new Promise((r) => c.once("exit", r));
+            setTimeout(() => c.kill("SIGKILL"), after);
+          },
+        }).then(() => "listening", () => "starting");
+        await exited;
+        stats.startupKills++;
+        log(`  and again ${after} ms after its spawn (while ${early})`);
+      }
       broker = await startBrokerProcess({ port, dataDir: store, configFile });
     }
 
@@ -513,7 +529,7 @@ export function summary(r) {
   const waiting = r.kills.reduce((a, k) => a + (k.accepted - k.delivered), 0) / n;
   const unacked = r.kills.reduce((a, k) => a + k.unacked, 0) / n;
   return (
-    `lost ${r.lost.length} of ${r.accepted} acknowledged (${r.qos1} QoS 1, ${r.qos2} QoS 2; ${r.subscribers} subscribers) across ${r.kills.length} kills in ${r.seconds.toFixed(1)} s, seed ${r.seed}; ` +
+    `lost ${r.lost.length} of ${r.accepted} acknowledged (${r.qos1} QoS 1, ${r.qos2} QoS 2; ${r.subscribers} subscribers) across ${r.kills.length} kills (+${r.startupKills} during a restart) in ${r.seconds.toFixed(1)} s, seed ${r.seed}; ` +
     `at a kill on average ${Math.round(waiting)} accepted messages awaited the slowest subscriber and ${Math.round(unacked)} awaited their ack at the publisher; ` +
     `QoS 2 duplicates ${r.qos2Duplicates}, QoS 1 repeats ${r.qos1Repeats} (unexplained ${r.qos1Unexplained}), ` +
     `QoS 1 resends on the same packet id ${r.qos1Resends}, QoS 2 resends ${r.qos2Resends}, out-of-order first deliveries ${r.inversions}, publisher resends ${r.pubResends} PUBLISH + ${r.pubrelResends} PUBREL, subscriber drops ${r.subDrops}, violations ${r.violations.length}`
