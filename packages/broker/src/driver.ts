@@ -368,7 +368,21 @@ export class Driver {
         this.lastBytes = bytes;
       }
     } else {
-      size = this.codec.encodedLength(packet, version);
+      try {
+        // Sizing checks everything the encoder checks (reason-code tables, lengths, ...).
+        size = this.codec.encodedLength(packet, version);
+      } catch (error) {
+        // A packet the codec refuses (a core bug, or a hook answer nobody validated) must cost
+        // that one connection, never the process.
+        this.logger.error?.("cannot encode a packet; closing the connection", { conn: conn.id, packet: packet.type, error: String(error) });
+        conn.pending.length = 0;
+        this.bufferedBytes -= conn.pendingBytes;
+        conn.pendingBytes = 0;
+        conn.closeRequested = true;
+        conn.closeIssued = true;
+        conn.duplex.close();
+        return;
+      }
       bytes = undefined;
       this.lastPacket = packet;
       this.lastVersion = version;

@@ -167,6 +167,38 @@ describe("driver (scripted core)", () => {
     expect(sub.chunks).toHaveLength(1);
   });
 
+  it("closes only the connection of a packet the codec refuses to encode; the others go on", async () => {
+    const refusing: Codec = {
+      ...lineCodec,
+      encodedLength: (p, v) => {
+        if (p.type === "publish" && p.topic === "unencodable") throw new RangeError("not in the table");
+        return lineCodec.encodedLength(p, v);
+      },
+    };
+    const conns: number[] = [];
+    const core = new ScriptedCore((input, emit) => {
+      if (input.type === "open") conns.push(input.conn);
+      if (input.type === "packet") {
+        emit({ type: "send", conn: conns[0]!, packet: publish("unencodable"), version: 4 });
+        emit({ type: "send", conn: conns[1]!, packet: publish("fine"), version: 4 });
+      }
+    });
+    const transport = memoryTransport();
+    const errors: string[] = [];
+    const driver = new Driver({ core, codec: refusing, store: new RecordingStore(), maxPacketSize: 1 << 20, logger: { error: (m: string) => errors.push(m) } });
+    await transport.listen((d) => driver.accept(d, "memory"));
+    const bad = new Sink(transport.connect());
+    const good = new Sink(transport.connect());
+    await until(() => conns.length === 2, "open");
+    good.duplex.write(line({ type: "pingreq" }));
+    await until(() => lines(good).length === 1 && bad.closes === 1, "delivery and close");
+    expect(lines(good)[0]).toMatchObject({ topic: "fine" });
+    expect(bad.bytes).toBe(0);
+    expect(good.closes).toBe(0);
+    expect(errors).toEqual(["cannot encode a packet; closing the connection"]);
+    expect(core.inputs.filter((i) => i.type === "closed")).toHaveLength(1);
+  });
+
   it("sizes and encodes a packet object sent to many connections once per version, and each gets the same bytes", async () => {
     const calls = { sized: 0, encoded: 0 };
     const counting: Codec = {

@@ -10,6 +10,7 @@ import type {
   SubscribePacket,
   UnsubscribePacket,
 } from "@harbormq/codec";
+import { isValidReasonCode } from "@harbormq/codec";
 import {
   defaultConfig,
   type Action,
@@ -656,8 +657,11 @@ export class Broker {
           this.accept(conn, rec.connect, rec.clientId, rec.assigned);
           this.drainBuffer(conn);
         } else {
-          const code3 = verdict.reasonCode === 0x86 ? 0x04 : 0x05;
-          this.refuse(conn, rec.connect, code3, verdict.reasonCode, "authentication failed");
+          // A hook's code is untrusted input: one that CONNACK cannot carry becomes 0x87.
+          const given = verdict.reasonCode;
+          const code5 = given >= 0x80 && isValidReasonCode("connack", 5, given) ? given : 0x87;
+          const code3 = code5 === 0x86 ? 0x04 : 0x05;
+          this.refuse(conn, rec.connect, code3, code5, "authentication failed");
         }
         return;
       }
@@ -901,9 +905,12 @@ export class Broker {
       const sub = p.subscriptions[i]!;
       let code: number = Math.min(sub.qos, this.config.maxQos);
       if (granted !== undefined) {
+        // A hook's answer is untrusted input: anything but QoS 0..2 or a SUBACK failure code
+        // the version can carry is a plain refusal (0x80; 0x87 not authorised in v5).
         const g = granted[i] ?? 0x80;
-        if (g >= 0x80) code = v5 ? (g === 0x80 ? 0x87 : g) : 0x80;
-        else code = Math.min(code, g);
+        if (g === 0 || g === 1 || g === 2) code = Math.min(code, g);
+        else if (v5) code = g > 0x80 && isValidReasonCode("suback", 5, g) ? g : 0x87;
+        else code = 0x80;
       }
       codes.push(code);
       if (code >= 0x80) {

@@ -172,6 +172,28 @@ describe("MQTT 3.1.1", () => {
     });
   });
 
+  describe("hook answers are untrusted", () => {
+    it("[MQTT-3.2.2-8] turns a refusal code that CONNACK cannot carry into a valid one", () => {
+      for (const reasonCode of [0x8b, 0x00, 0x10, 0x300]) {
+        const sim = new Sim({ authenticate: true }, { authenticate: () => ({ ok: false, reasonCode }) });
+        expect(sim.connect("v5", { version: 5 })).toMatchObject({ reasonCode: 0x87 });
+        expect(sim.connect("v4", { version: 4 })).toMatchObject({ reasonCode: 5 });
+      }
+      const sim = new Sim({ authenticate: true }, { authenticate: () => ({ ok: false, reasonCode: 0x86 }) });
+      expect(sim.connect("v5", { version: 5 })).toMatchObject({ reasonCode: 0x86 });
+    });
+
+    it("[MQTT-3.9.3-2] turns granted values that SUBACK cannot carry into a refusal", () => {
+      const weird = [3, -1, 0.5, 0x90, 0x8f, 0x80];
+      const subs = weird.map((_, i) => `t/${i}`);
+      const sim = new Sim({ authorizeSubscribe: true }, { authorizeSubscribe: () => weird });
+      sim.connect("v5", { version: 5 });
+      expect(sim.subscribe("v5", subs)).toMatchObject({ reasonCodes: [0x87, 0x87, 0x87, 0x87, 0x8f, 0x87] });
+      sim.connect("v4", { version: 4 });
+      expect(sim.subscribe("v4", subs)).toMatchObject({ reasonCodes: [0x80, 0x80, 0x80, 0x80, 0x80, 0x80] });
+    });
+  });
+
   describe("keep alive", () => {
     it("[MQTT-3.1.2-24] closes after 1.5 x keep alive without a packet and publishes the will", () => {
       const sim = new Sim();
