@@ -3,51 +3,7 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { RetainedIndex, TopicTree, topicMatches as matches } from "@harbormq/core";
-
-type Example = { readonly filter: string; readonly yes: readonly string[]; readonly no: readonly string[] };
-
-const HASH: readonly Example[] = [
-  {
-    filter: "sport/tennis/player1/#",
-    yes: ["sport/tennis/player1", "sport/tennis/player1/ranking", "sport/tennis/player1/score/wimbledon"],
-    no: ["sport/tennis/player2", "sport/tennis", "sport/tennis/player10"],
-  },
-  { filter: "sport/#", yes: ["sport", "sport/", "sport/tennis"], no: ["sports", "/sport"] },
-  { filter: "#", yes: ["sport", "/", "a/b/c"], no: [] },
-];
-const PLUS: readonly Example[] = [
-  {
-    filter: "sport/tennis/+",
-    yes: ["sport/tennis/player1", "sport/tennis/player2", "sport/tennis/"],
-    no: ["sport/tennis/player1/ranking", "sport/tennis"],
-  },
-  { filter: "sport/+", yes: ["sport/"], no: ["sport"] },
-  { filter: "+", yes: ["finance"], no: ["/finance"] },
-  { filter: "+/+", yes: ["/finance", "/"], no: ["finance"] },
-  { filter: "/+", yes: ["/finance"], no: ["finance"] },
-  { filter: "+/tennis/#", yes: ["sport/tennis", "sport/tennis/player1"], no: ["sport/football"] },
-];
-const DOLLAR: readonly Example[] = [
-  { filter: "#", yes: ["SYS/monitor"], no: ["$SYS/monitor/Clients", "$SYS", "$"] },
-  { filter: "+/monitor/Clients", yes: ["SYS/monitor/Clients"], no: ["$SYS/monitor/Clients"] },
-  { filter: "+", yes: ["SYS"], no: ["$SYS", "$"] },
-  { filter: "+/#", yes: ["a", "a/b"], no: ["$SYS", "$SYS/a"] },
-  { filter: "$SYS/#", yes: ["$SYS/monitor/Clients", "$SYS", "$SYS/"], no: ["SYS/monitor", "$SYSX"] },
-  { filter: "$SYS/monitor/+", yes: ["$SYS/monitor/Clients"], no: ["$SYS/monitor"] },
-  { filter: "a/+", yes: ["a/$SYS"], no: ["$a/b"] },
-  { filter: "a/#", yes: ["a/$SYS/x"], no: ["$a"] },
-];
-const EMPTY_LEVELS: readonly Example[] = [
-  { filter: "/", yes: ["/"], no: ["//", "a/"] },
-  { filter: "+/+/+", yes: ["//", "a//b"], no: ["/", "///"] },
-  { filter: "a//b", yes: ["a//b"], no: ["a/b", "a///b"] },
-];
-const NO_NORMALISATION: readonly Example[] = [
-  { filter: "ACCOUNTS", yes: ["ACCOUNTS"], no: ["Accounts"] },
-  { filter: "Accounts payable", yes: ["Accounts payable"], no: ["Accounts  payable"] },
-  { filter: "/finance", yes: ["/finance"], no: ["finance"] },
-  { filter: "caf\u00e9/+", yes: ["caf\u00e9/x"], no: ["cafe\u0301/x"] },
-];
+import { DOLLAR, EMPTY_LEVELS, type Example, filterArb, HASH, NO_NORMALISATION, PLUS, topicArb } from "./topic-examples.js";
 
 /** Retains every topic of the group; each filter must select exactly its `yes` topics among
  *  them (and whatever else of the group `matches` accepts). */
@@ -133,15 +89,6 @@ describe("RetainedIndex", () => {
 
 // ---------------------------------------------------------------------------------------------
 // Properties
-
-const topicArb = fc
-  .array(fc.constantFrom("a", "b", "ab", "", "$", "$a"), { minLength: 1, maxLength: 5 })
-  .map((ls) => ls.join("/"))
-  .filter((t) => t.length > 0);
-const filterArb = fc
-  .tuple(fc.array(fc.constantFrom("a", "b", "ab", "", "$a", "+", "+"), { maxLength: 5 }), fc.boolean())
-  .map(([ls, hash]) => (hash ? [...ls, "#"] : ls).join("/"))
-  .filter((f) => f.length > 0);
 
 type Op = { readonly kind: "set"; readonly topic: string; readonly value: number } | { readonly kind: "delete"; readonly topic: string };
 const opArb: fc.Arbitrary<Op> = fc.oneof(
