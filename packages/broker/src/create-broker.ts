@@ -13,7 +13,8 @@ export interface BrokerOptions {
   /** Default: a fresh MemoryStore (nothing survives the process). */
   readonly store?: Store;
   /** Every limit of the core; missing keys take `defaultConfig`. The authenticate / authorize
-   *  flags are set from the hooks present unless given explicitly. */
+   *  flags, and observePublishes (for onMessagePublished / onEvent), are set from the hooks
+   *  present unless given explicitly. */
   readonly config?: Partial<BrokerConfig>;
   readonly hooks?: Hooks;
   readonly logger?: Logger;
@@ -73,6 +74,7 @@ export function createBroker(options: BrokerOptions): HarborBroker {
     authenticate: hooks.authenticate !== undefined,
     authorizePublish: hooks.authorizePublish !== undefined,
     authorizeSubscribe: hooks.authorizeSubscribe !== undefined,
+    observePublishes: hooks.onMessagePublished !== undefined || hooks.onEvent !== undefined,
     ...options.config,
   });
   if (E.isLeft(resolved)) throw new TypeError(`invalid broker options:\n  ${resolved.left.join("\n  ")}`);

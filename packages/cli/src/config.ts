@@ -215,6 +215,7 @@ const brokerKeys = {
   maxClientIdLength: int(23, 65535),
   willOnShutdown: bool,
   assignedIdPrefix: str,
+  observePublishes: bool,
 };
 
 export const ConfigFile = closed(
@@ -347,6 +348,11 @@ export function resolveSettings(file: ConfigFile, flags: CliFlags): Parsed<Setti
     seen.set(k, l);
   }
 
+  const logging = {
+    level: flags.verbose ? ("debug" as const) : (file.logging?.level ?? "info"),
+    format: flags.json ? ("json" as const) : (file.logging?.format ?? "text"),
+  };
+
   const broker: BrokerConfig = {
     ...defaultConfig,
     ...(file.maxQos !== undefined && { maxQos: file.maxQos }),
@@ -368,11 +374,9 @@ export function resolveSettings(file: ConfigFile, flags: CliFlags): Parsed<Setti
     ...(file.maxClientIdLength !== undefined && { maxClientIdLength: file.maxClientIdLength }),
     ...(file.willOnShutdown !== undefined && { willOnShutdown: file.willOnShutdown }),
     ...(file.assignedIdPrefix !== undefined && { assignedIdPrefix: file.assignedIdPrefix }),
-  };
-
-  const logging = {
-    level: flags.verbose ? ("debug" as const) : (file.logging?.level ?? "info"),
-    format: flags.json ? ("json" as const) : (file.logging?.format ?? "text"),
+    // The CLI uses message-published events only for debug lines: below debug, skip them
+    // (an event per PUBLISH otherwise) unless the file asks for them.
+    observePublishes: file.observePublishes ?? logging.level === "debug",
   };
 
   const p = file.persistence;

@@ -42,7 +42,7 @@ describe("configuration file", () => {
       [
         "listeners", "logging", "persistence", "maxQos", "maxInflight", "maxQueuedMessages", "maxQueuedBytes",
         "overflowPolicy", "queueQos0", "queueWindow", "persistentSessionExpiry", "maxPacketSize",
-        "keepAliveFactor", "connectTimeout", "maxClientIdLength", "willOnShutdown", "assignedIdPrefix",
+        "keepAliveFactor", "connectTimeout", "maxClientIdLength", "willOnShutdown", "assignedIdPrefix", "observePublishes",
       ].sort(),
     );
     // And its values are the defaults, so the doc cannot drift from the code.

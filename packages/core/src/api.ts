@@ -212,6 +212,10 @@ export interface BrokerConfig {
   /** Packets of one connection held while a hook (authenticate / authorize) is pending; one more
    *  closes the connection with 0x97 (quota exceeded). */
   readonly maxBufferedPackets: number;
+  /** Emit `observe` `message-published` for every accepted PUBLISH (debug logs,
+   *  `onMessagePublished` hooks; createBroker turns it on when such a hook is given). Off by
+   *  default: it costs an action and an event object per message; `stats.messagesIn` counts anyway. */
+  readonly observePublishes: boolean;
 }
 
 export const defaultConfig: BrokerConfig = {
@@ -233,6 +237,7 @@ export const defaultConfig: BrokerConfig = {
   willOnShutdown: false,
   assignedIdPrefix: "harbormq-",
   maxBufferedPackets: 100,
+  observePublishes: false,
 };
 
 export interface SessionStats {

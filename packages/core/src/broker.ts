@@ -98,8 +98,13 @@ export class Broker {
   private writes: StoreWrite[] = [];
   private acks: Ack[] = [];
   private inputOp = 0;
-  private readonly targets: Session[] = [];
+  private readonly targets: (Session | undefined)[] = [];
+  private targetCount = 0;
   private routeMark = 0;
+  private bytesId = -1;
+  private bytesVal = 0;
+  /** True while route delivers one message to several sessions. */
+  private fanOut = false;
   /** The last QoS 0 PUBLISH built, shared by the deliveries of the same message (sendPublishOf). */
   private q0Message: StoredMessage | undefined = undefined;
   private q0Retain = false;
@@ -833,7 +838,8 @@ export class Broker {
         properties: p.properties,
         receivedAt: this.now,
       };
-      this.observe({ type: "message-published", clientId, topic: p.topic, qos: p.qos, retain: p.retain, bytes: p.payload.length });
+      // Opt-out (config.observePublishes): an action and an event object per PUBLISH otherwise.
+      if (this.config.observePublishes) this.observe({ type: "message-published", clientId, topic: p.topic, qos: p.qos, retain: p.retain, bytes: p.payload.length });
       this.publishMessage(msg, clientId);
     } else {
       // [MQTT-3.3.5-2] 3.1.1 cannot say no: acknowledge normally, do not route.
@@ -999,34 +1005,51 @@ export class Broker {
         session.routeQos = sub.qos;
         session.routeRetainAsPublished = sub.retainAsPublished;
         session.routeIds = sub.subscriptionId !== undefined ? [sub.subscriptionId] : undefined;
-        targets.push(session);
+        targets[this.targetCount++] = session;
       } else {
         if (sub.qos > session.routeQos) session.routeQos = sub.qos;
         if (sub.retainAsPublished) session.routeRetainAsPublished = true;
         if (sub.subscriptionId !== undefined) (session.routeIds ??= []).push(sub.subscriptionId);
       }
     });
-    const n = targets.length;
+    const n = this.targetCount;
     if (n === 0) return;
+    this.targetCount = 0;
+    if (n > 1) this.fanOut = true;
     let messagePut = false;
-    const bytes = messageBytes(msg); // once per message, not per delivery
     for (let i = 0; i < n; i++) {
       const session = targets[i]!;
+      targets[i] = undefined; // a length counter instead of truncating the array (a runtime call)
       // [MQTT-3.8.4-6] min(publish QoS, granted QoS); [MQTT-3.3.1-9] RETAIN=0 to existing subscriptions.
       const qos = (msg.qos < session.routeQos ? msg.qos : session.routeQos) as QoS;
       const retain = session.routeRetainAsPublished && msg.retain;
       const ids = session.routeIds ?? NO_IDS;
       session.routeIds = undefined;
-      messagePut = this.enqueueEntry(session, msg, qos, retain, ids, messagePut, bytes);
+      messagePut = this.enqueueEntry(session, msg, qos, retain, ids, messagePut);
     }
-    targets.length = 0;
+    if (n > 1) {
+      this.fanOut = false;
+      this.q0Message = undefined;
+      this.q0Packet = undefined;
+    }
+  }
+
+  /** topic + payload bytes of a message, what queue limits count; computed only when a delivery
+   *  is queued, once per message (not per delivery, not for a QoS 0 sent at once). */
+  private bytesOf(msg: StoredMessage): number {
+    // Keyed by id (unique per message), not by object: storing a number needs no write barrier.
+    if (msg.id !== this.bytesId) {
+      this.bytesId = msg.id;
+      this.bytesVal = messageBytes(msg);
+    }
+    return this.bytesVal;
   }
 
   /** Enqueue a retained message sent on subscribe: a persisted copy gets its own message id. */
   private enqueue(s: Session, m: StoredMessage, qos: QoS, retain: boolean, ids: readonly number[], copy: boolean): void {
     const needsStore = s.persistent && (qos > 0 || (this.config.queueQos0 && s.conn === undefined));
     const msg = copy && needsStore ? { ...m, id: ++this.lastMessageId } : m;
-    this.enqueueEntry(s, msg, qos, retain, ids, false, messageBytes(msg));
+    this.enqueueEntry(s, msg, qos, retain, ids, false);
   }
 
   /**
@@ -1034,7 +1057,7 @@ export class Broker {
    * queued (within the limits and the overflow policy). Returns whether `message-put` has been
    * written for `msg`.
    */
-  private enqueueEntry(s: Session, msg: StoredMessage, qos: QoS, retain: boolean, ids: readonly number[], messagePut: boolean, bytes: number): boolean {
+  private enqueueEntry(s: Session, msg: StoredMessage, qos: QoS, retain: boolean, ids: readonly number[], messagePut: boolean): boolean {
     const c = this.config;
     const q = s.queue;
     const conn = s.conn;
@@ -1058,6 +1081,7 @@ export class Broker {
       }
     } else persisted = s.persistent;
 
+    const bytes = this.bytesOf(msg);
     while (q.isFull(c.maxQueuedMessages, c.maxQueuedBytes, bytes)) {
       const victim = c.overflowPolicy === "drop-oldest" ? q.takeOldestQueued() : undefined;
       if (victim === undefined) {
@@ -1150,9 +1174,10 @@ export class Broker {
     }
     this.totals.messagesOut++;
     let packet: PublishPacket;
-    if (qos === 0 && !dup) {
+    if (qos === 0 && !dup && this.fanOut) {
       // QoS 0 deliveries of one message that differ in nothing share one packet object, so the
-      // driver encodes it once per protocol version and copies the bytes (fan-out).
+      // driver encodes it once per protocol version and copies the bytes. Only in a fan-out:
+      // remembering the packet costs a write barrier per message (`this` is long-lived).
       if (m === this.q0Message && retain === this.q0Retain && props === this.q0Packet!.properties) packet = this.q0Packet!;
       else {
         packet = P.publish(m.topic, m.payload, 0, retain, false, undefined, props);

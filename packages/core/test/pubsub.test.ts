@@ -427,3 +427,19 @@ describe("MQTT 3.1.1", () => {
     expect(c2).not.toBe(a2);
   });
 });
+
+describe("MQTT 3.1.1", () => {
+  it("[MQTT-3.3.4-1] reports message-published only with observePublishes; routing and stats do not depend on it", () => {
+    for (const observePublishes of [false, true]) {
+      const sim = new Sim({ observePublishes });
+      sim.connect("s");
+      sim.subscribe("s", ["t"]);
+      sim.connect("p");
+      sim.publish("p", "t", "x", 1);
+      const published = sim.actions.filter((a) => a.type === "observe" && a.event.type === "message-published");
+      expect(published.length).toBe(observePublishes ? 1 : 0);
+      expect(sim.publishes("s").length).toBe(1);
+      expect(sim.broker.stats.messagesIn).toBe(1);
+    }
+  });
+});
