@@ -106,6 +106,7 @@ const versionName = { 3: "3.1", 4: "3.1.1", 5: "5.0" } as const;
 
 /** "[::ffff:10.0.0.1]:5000" (IPv4 on a dual-stack socket) reads better as "10.0.0.1:5000". */
 export function displayRemote(remote: string): string {
+  if (!remote.startsWith("[::ffff:")) return remote;
   return remote.replace(/\[::ffff:(\d+\.\d+\.\d+\.\d+)\]/, "$1");
 }
 
@@ -128,14 +129,18 @@ export class EventLog {
 
   readonly onEvent = (e: BrokerEvent): void => {
     switch (e.type) {
+      // Connect and disconnect lines are info: below that, nothing is remembered or formatted
+      // (a connection churn at level warn paid a regular expression per connect).
       case "client-connected":
-        this.remotes.set(e.conn, displayRemote(e.remote));
+        if (!this.logger.enabled("info")) return;
+        this.remotes.set(e.conn, e.remote);
         logEvent(this.logger, { ...e, remote: displayRemote(e.remote) });
         return;
       case "client-disconnected": {
+        if (!this.logger.enabled("info")) return;
         const remote = this.remotes.get(e.conn);
         this.remotes.delete(e.conn);
-        logEvent(this.logger, e, remote);
+        logEvent(this.logger, e, remote === undefined ? undefined : displayRemote(remote));
         return;
       }
       case "message-dropped": {

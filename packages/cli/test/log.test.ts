@@ -80,6 +80,15 @@ describe("event log", () => {
     expect(JSON.parse(lines[1]!)).toMatchObject({ event: "client-disconnected", remote: "127.0.0.1:9", reason: "normal disconnection (0x00)" });
   });
 
+  it("at level warn remembers and formats no remote address (connect lines are info)", () => {
+    const { logger, lines } = capture("warn", "text");
+    const log = new EventLog(logger, () => 0);
+    log.onEvent({ type: "client-connected", conn: 4, clientId: "c", remote: "[::ffff:127.0.0.1]:9", protocolVersion: 4, clean: true, sessionPresent: false, keepAlive: 0 });
+    expect((log as unknown as { remotes: Map<number, string> }).remotes.size).toBe(0);
+    log.onEvent({ type: "client-disconnected", conn: 4, clientId: "c", reason: 0, message: "", graceful: true });
+    expect(lines).toEqual([]);
+  });
+
   it("logs a burst of drops individually, then one summary per client with the count", () => {
     let now = 0;
     const { logger, lines } = capture("info", "json");
