@@ -143,6 +143,13 @@ function cloneMessage(m: StoredMessage): StoredMessage {
   };
 }
 
+const NO_IDS: readonly number[] = Object.freeze([]);
+
+/** A private copy of subscription ids; the empty list (nearly always) is one frozen array. */
+function copyIds(ids: readonly number[]): readonly number[] {
+  return ids.length === 0 ? NO_IDS : ids.slice();
+}
+
 function cloneSubscription(s: StoredSubscription): StoredSubscription {
   return {
     filter: s.filter,
@@ -213,15 +220,20 @@ export class MemoryStore implements Store {
 
   apply(writes: readonly StoreWrite[]): Promise<void> {
     if (this.closed) return Promise.reject(new StoreClosedError());
-    const undo: (() => void)[] = [];
-    const touched = new Set<MessageId>();
-    const lastMessageId = this.lastMessageId;
-    try {
-      for (const w of writes) this.applyOne(w, undo, touched);
-    } catch (error) {
-      for (let i = undo.length - 1; i >= 0; i--) undo[i]!();
-      this.lastMessageId = lastMessageId;
-      return Promise.reject(error);
+    const touched: MessageId[] = [];
+    if (this.cannotFail(writes)) {
+      // The common case: nothing in the batch can be refused, so no undo log (a closure per write).
+      for (const w of writes) this.applyOne(w, undefined, touched);
+    } else {
+      const undo: (() => void)[] = [];
+      const lastMessageId = this.lastMessageId;
+      try {
+        for (const w of writes) this.applyOne(w, undo, touched);
+      } catch (error) {
+        for (let i = undo.length - 1; i >= 0; i--) undo[i]!();
+        this.lastMessageId = lastMessageId;
+        return Promise.reject(error);
+      }
     }
     for (const id of touched) {
       const rec = this.messages.get(id);
@@ -236,6 +248,30 @@ export class MemoryStore implements Store {
   }
 
   // -------------------------------------------------------------------------------------------
+
+  /** True when no write of the batch can throw (see applyOne): message-put of a new id, queue-put
+   *  naming a message present or put earlier in the batch, on a seq the session does not hold
+   *  and above the session's earlier puts of this batch. Conservative: deletes earlier in the
+   *  batch can only free seqs, and messages are only deleted after the batch. */
+  private cannotFail(writes: readonly StoreWrite[]): boolean {
+    let putIds: Set<MessageId> | undefined;
+    let lastSeqs: Map<string, number> | undefined;
+    for (const w of writes) {
+      if (w.op === "message-put") {
+        const id = w.message.id;
+        if (this.messages.has(id) || putIds?.has(id) === true) return false;
+        (putIds ??= new Set()).add(id);
+      } else if (w.op === "queue-put") {
+        if (!this.messages.has(w.messageId) && putIds?.has(w.messageId) !== true) return false;
+        const seq = w.entry.seq;
+        if (this.sessions.get(w.clientId)?.queue.entries.has(seq) === true) return false;
+        const last = lastSeqs?.get(w.clientId);
+        if (last !== undefined && seq <= last) return false;
+        (lastSeqs ??= new Map()).set(w.clientId, seq);
+      }
+    }
+    return true;
+  }
 
   private entriesOut(records: readonly EntryRecord[]): StoredQueueEntry[] {
     const copies = new Map<MessageId, StoredMessage>(); // one copy per message per read
@@ -252,35 +288,36 @@ export class MemoryStore implements Store {
         retain: e.retain,
         state: e.state,
         packetId: e.packetId,
-        subscriptionIds: e.subscriptionIds.slice(),
+        subscriptionIds: copyIds(e.subscriptionIds),
       };
     });
   }
 
-  private session(clientId: string, undo: (() => void)[]): SessionRecord {
+  private session(clientId: string, undo: (() => void)[] | undefined): SessionRecord {
     let s = this.sessions.get(clientId);
     if (s === undefined) {
       s = { meta: undefined, subscriptions: new Map(), qos2: new Set(), queue: new Queue(), lastSeq: 0 };
       this.sessions.set(clientId, s);
-      undo.push(() => this.sessions.delete(clientId));
+      undo?.push(() => this.sessions.delete(clientId));
     }
     return s;
   }
 
-  private unref(messageId: MessageId, touched: Set<MessageId>, undo: (() => void)[]): void {
+  private unref(messageId: MessageId, touched: MessageId[], undo: (() => void)[] | undefined): void {
     const rec = this.messages.get(messageId)!;
     rec.refs--;
-    touched.add(messageId);
-    undo.push(() => rec.refs++);
+    touched.push(messageId);
+    undo?.push(() => rec.refs++);
   }
 
-  private applyOne(w: StoreWrite, undo: (() => void)[], touched: Set<MessageId>): void {
+  /** Applies one write; `undo` (when given) collects how to revert it, for a batch that may fail. */
+  private applyOne(w: StoreWrite, undo: (() => void)[] | undefined, touched: MessageId[]): void {
     switch (w.op) {
       case "session-put": {
         const s = this.session(w.session.clientId, undo);
         const before = s.meta;
         s.meta = cloneMeta(w.session);
-        undo.push(() => (s.meta = before));
+        undo?.push(() => (s.meta = before));
         return;
       }
       case "session-delete": {
@@ -288,7 +325,7 @@ export class MemoryStore implements Store {
         if (s === undefined) return;
         for (const e of s.queue.entries.values()) this.unref(e.messageId, touched, undo);
         this.sessions.delete(w.clientId);
-        undo.push(() => this.sessions.set(w.clientId, s));
+        undo?.push(() => this.sessions.set(w.clientId, s));
         return;
       }
       case "subscription-put": {
@@ -296,7 +333,7 @@ export class MemoryStore implements Store {
         const filter = w.subscription.filter;
         const before = s.subscriptions.get(filter);
         s.subscriptions.set(filter, cloneSubscription(w.subscription));
-        undo.push(() => (before === undefined ? s.subscriptions.delete(filter) : s.subscriptions.set(filter, before)));
+        undo?.push(() => (before === undefined ? s.subscriptions.delete(filter) : s.subscriptions.set(filter, before)));
         return;
       }
       case "subscription-delete": {
@@ -304,7 +341,7 @@ export class MemoryStore implements Store {
         const before = s?.subscriptions.get(w.filter);
         if (s === undefined || before === undefined) return;
         s.subscriptions.delete(w.filter);
-        undo.push(() => s.subscriptions.set(w.filter, before));
+        undo?.push(() => s.subscriptions.set(w.filter, before));
         return;
       }
       case "message-put": {
@@ -312,8 +349,8 @@ export class MemoryStore implements Store {
         if (this.messages.has(id)) throw new Error(`message-put: message ${id} already exists`);
         const message = cloneMessage(w.message);
         this.messages.set(id, { message, refs: 0, bytes: message.payload.length + utf8Length(message.topic) });
-        touched.add(id);
-        undo.push(() => this.messages.delete(id));
+        touched.push(id);
+        undo?.push(() => this.messages.delete(id));
         if (id > this.lastMessageId) this.lastMessageId = id;
         return;
       }
@@ -331,14 +368,14 @@ export class MemoryStore implements Store {
             retain: w.entry.retain,
             state: w.entry.state,
             packetId: w.entry.packetId,
-            subscriptionIds: w.entry.subscriptionIds.slice(),
+            subscriptionIds: copyIds(w.entry.subscriptionIds),
           },
           rec.bytes,
         );
         rec.refs++;
         const lastSeq = s.lastSeq;
         if (seq > lastSeq) s.lastSeq = seq;
-        undo.push(() => {
+        undo?.push(() => {
           s.queue.remove(seq);
           s.queue.bytes -= rec.bytes;
           rec.refs--;
@@ -352,7 +389,7 @@ export class MemoryStore implements Store {
         const { state, packetId } = e;
         e.state = w.state;
         e.packetId = w.packetId;
-        undo.push(() => {
+        undo?.push(() => {
           e.state = state;
           e.packetId = packetId;
         });
@@ -366,27 +403,27 @@ export class MemoryStore implements Store {
         s.queue.remove(w.seq);
         s.queue.bytes -= bytes;
         this.unref(e.messageId, touched, undo);
-        undo.push(() => s.queue.put(e, bytes));
+        undo?.push(() => s.queue.put(e, bytes));
         return;
       }
       case "qos2-put": {
         const s = this.session(w.clientId, undo);
         if (s.qos2.has(w.packetId)) return;
         s.qos2.add(w.packetId);
-        undo.push(() => s.qos2.delete(w.packetId));
+        undo?.push(() => s.qos2.delete(w.packetId));
         return;
       }
       case "qos2-delete": {
         const s = this.sessions.get(w.clientId);
         if (s === undefined || !s.qos2.delete(w.packetId)) return;
-        undo.push(() => s.qos2.add(w.packetId));
+        undo?.push(() => s.qos2.add(w.packetId));
         return;
       }
       case "retained-put": {
         const topic = w.message.topic;
         const before = this.retained.get(topic);
         this.retained.set(topic, cloneMessage(w.message));
-        undo.push(() => (before === undefined ? this.retained.delete(topic) : this.retained.set(topic, before)));
+        undo?.push(() => (before === undefined ? this.retained.delete(topic) : this.retained.set(topic, before)));
         if (w.message.id > this.lastMessageId) this.lastMessageId = w.message.id;
         return;
       }
@@ -394,7 +431,7 @@ export class MemoryStore implements Store {
         const before = this.retained.get(w.topic);
         if (before === undefined) return;
         this.retained.delete(w.topic);
-        undo.push(() => this.retained.set(w.topic, before));
+        undo?.push(() => this.retained.set(w.topic, before));
         return;
       }
       default:
