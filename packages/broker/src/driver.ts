@@ -161,7 +161,7 @@ export class Driver {
   private statBatches = 0;
   private statStoreWrites = 0;
   private statDroppedCongested = 0;
-  /** The last packet sized in send, its size and, once a second connection gets the same packet
+  /** The last QoS 0 PUBLISH sized in send, its size and, once a second connection gets the same packet
    *  object (the core shares one QoS 0 PUBLISH across a fan-out), its bytes: sized and encoded
    *  once per (packet, version), copied to each connection. Dropped at the end of the turn. */
   private lastPacket: Packet | undefined = undefined;
@@ -384,10 +384,14 @@ export class Driver {
         return;
       }
       bytes = undefined;
-      this.lastPacket = packet;
-      this.lastVersion = version;
-      this.lastSize = size;
-      this.lastBytes = undefined;
+      // Only a QoS 0 PUBLISH is shared across connections (the core builds every other packet
+      // per connection); remembering one costs a write barrier, so the others are not.
+      if (packet.type === "publish" && packet.qos === 0) {
+        this.lastPacket = packet;
+        this.lastVersion = version;
+        this.lastSize = size;
+        this.lastBytes = undefined;
+      }
     }
     if (
       conn.congested &&
