@@ -2,6 +2,8 @@
 // A trie keyed by topic level, so that a filter walks only the branches it can match: an exact
 // level is one lookup, `+` visits the children of one node, `#` a single subtree.
 
+import { levelKey, linkChild, unlinkChild } from "./topic-tree.js";
+
 const PLUS = 43; // "+"
 const HASH = 35; // "#"
 const DOLLAR = 36; // "$"
@@ -42,8 +44,8 @@ export class RetainedIndex<M> {
   private readonly root = new Node<M>("");
   private count = 0;
   private nodeCount = 1;
-  // The level text of the node last created at each depth, shared by a new node with the same
-  // level (as in topic-tree.ts: `client/{id}/status` repeats "status" under every id).
+  // The level text of the node last created at each depth (see levelKey() in topic-tree.ts:
+  // `client/{id}/status` repeats "status" under every id).
   private readonly recentKeys: string[] = [];
 
   /** Stores or replaces the retained message of `topic`. */
@@ -56,17 +58,9 @@ export class RetainedIndex<M> {
       if (end === -1) end = len;
       let child = childAt(node, topic, start, end);
       if (child === undefined) {
-        let key = this.recentKeys[depth];
-        if (key === undefined || key.length !== end - start || !topic.startsWith(key, start)) {
-          key = topic.substring(start, end);
-          this.recentKeys[depth] = key;
-        }
-        child = new Node(key);
+        child = new Node<M>(levelKey(this.recentKeys, depth, topic, start, end));
+        linkChild(node, child);
         this.nodeCount++;
-        const children = node.children;
-        if (children === undefined) node.children = child;
-        else if (children instanceof Node) node.children = new Map<string, typeof child>().set(children.key, children).set(child.key, child);
-        else children.set(child.key, child);
       }
       node = child;
       start = end + 1;
@@ -91,12 +85,7 @@ export class RetainedIndex<M> {
     // path[i] is the parent of the node at depth i+1.
     for (let i = path.length - 1; i >= 0 && !node.has && node.children === undefined; i--) {
       const parent: Node<M> = path[i]!;
-      const children = parent.children;
-      if (children === node) parent.children = undefined;
-      else if (children instanceof Map) {
-        children.delete(node.key);
-        if (children.size === 1) parent.children = children.values().next().value;
-      }
+      unlinkChild(parent, node);
       this.nodeCount--;
       node = parent;
     }

@@ -53,6 +53,43 @@ function childAt<S, V>(node: Node<S, V>, text: string, start: number, end: numbe
   return children.get(text.substring(start, end));
 }
 
+/** What the tries of TopicTree and RetainedIndex share: a level text and the exact children, a
+ *  lone child pointed at directly. Only the insert and prune paths are shared: each file keeps its
+ *  own childAt(), which match() runs per level, so that its property loads see one node class. */
+export interface LevelNode<N> {
+  readonly key: string;
+  children: N | Map<string, N> | undefined;
+}
+
+/** The text for a new node at `depth` of level `text[start, end)`: the level text of the node last
+ *  created at that depth when it is equal, else a new substring that becomes the last one. Sharing
+ *  it saves a copy per node: the same leaf names repeat under many parents (`client/{id}/cmd`),
+ *  and a short copy costs 24-32 bytes. */
+export function levelKey(recent: string[], depth: number, text: string, start: number, end: number): string {
+  const key = recent[depth];
+  if (key !== undefined && key.length === end - start && text.startsWith(key, start)) return key;
+  return (recent[depth] = text.substring(start, end));
+}
+
+/** Adds `child` to the exact children of `parent`; a second child turns the lone one into a Map. */
+export function linkChild<N extends LevelNode<N>>(parent: N, child: N): void {
+  const children = parent.children;
+  if (children === undefined) parent.children = child;
+  else if (children instanceof Map) children.set(child.key, child);
+  else parent.children = new Map<string, N>().set(children.key, children).set(child.key, child);
+}
+
+/** Removes `child` from the exact children of `parent`, back to the lone-child form when one is
+ *  left, so that memory recovers as entries go. */
+export function unlinkChild<N extends LevelNode<N>>(parent: N, child: N): void {
+  const children = parent.children;
+  if (children === child) parent.children = undefined;
+  else if (children instanceof Map) {
+    children.delete(child.key);
+    if (children.size === 1) parent.children = children.values().next().value;
+  }
+}
+
 /** Two or more subscribers of one filter: parallel dense arrays, fast to iterate when matching. */
 class Subscribers<S, V> {
   index: Map<S, number> | undefined = undefined;
@@ -79,9 +116,7 @@ export class TopicTree<S, V> {
   // allocates nothing; a nested match() from a visitor pushes above its caller's frames.
   private readonly stackNodes: Node<S, V>[] = [];
   private readonly stackPos: number[] = [];
-  // The level text of the node last created at each depth. A new node whose level equals it
-  // shares that string instead of holding its own copy: the same leaf names repeat under many
-  // parents (`client/{id}/cmd`), and a short copy costs 24-32 bytes.
+  // The level text of the node last created at each depth (see levelKey()).
   private readonly recentKeys: string[] = [];
   // Last-topic cache: a stream of PUBLISHes to one topic (a device streaming readings) matches
   // the same pairs every time. When match() sees the same topic twice in a row it records the
@@ -121,17 +156,9 @@ export class TopicTree<S, V> {
       } else {
         let child = childAt(node, filter, start, end);
         if (child === undefined) {
-          let key = this.recentKeys[depth];
-          if (key === undefined || key.length !== n || !filter.startsWith(key, start)) {
-            key = filter.substring(start, end);
-            this.recentKeys[depth] = key;
-          }
-          child = new Node(key);
+          child = new Node<S, V>(levelKey(this.recentKeys, depth, filter, start, end));
+          linkChild(node, child);
           this.nodeCount++;
-          const children = node.children;
-          if (children === undefined) node.children = child;
-          else if (children instanceof Node) node.children = new Map<string, typeof child>().set(children.key, children).set(child.key, child);
-          else children.set(child.key, child);
         }
         node = child;
       }
@@ -168,15 +195,7 @@ export class TopicTree<S, V> {
       const parent: Node<S, V> = path[i]!;
       if (parent.plus === node) parent.plus = undefined;
       else if (parent.hash === node) parent.hash = undefined;
-      else {
-        const children = parent.children;
-        if (children === node) parent.children = undefined;
-        else if (children instanceof Map) {
-          children.delete(node.key);
-          // Back to the lone-child form, so that memory recovers as subscriptions go.
-          if (children.size === 1) parent.children = children.values().next().value;
-        }
-      }
+      else unlinkChild(parent, node);
       node = parent;
     }
     return true;
