@@ -1,7 +1,7 @@
 // CONNACK (3.1.1 section 3.2, 5.0 section 3.2): acknowledge flags, return / reason code, v5 properties.
 import type { ConnackPacket, Properties, ProtocolVersion } from "./packets.js";
-import { EMPTY_PROPERTIES, type Reader, type Writer, fail, varintSize } from "./primitives.js";
-import { propertiesSize, readProperties, writeProperties } from "./properties.js";
+import { EMPTY_PROPERTIES, type Reader, type Writer, fail } from "./primitives.js";
+import { propertiesLength, propertiesSize, readProperties, writeProperties } from "./properties.js";
 import { checkReceivedCode, checkSentCode } from "./reason-codes.js";
 
 interface ConnackLayout {
@@ -36,8 +36,7 @@ export function connackLength(p: ConnackPacket, version: ProtocolVersion): numbe
     throw new TypeError("CONNACK with a non-zero reason code must not set sessionPresent"); // [MQTT-3.2.2-4] / 5.0 [MQTT-3.2.2-6]
   }
   if (!layout[version].properties) return 2;
-  const ps = propertiesSize(p.properties, "connack");
-  return 2 + varintSize(ps) + ps;
+  return 2 + propertiesLength(p.properties, "connack");
 }
 
 export function writeConnack(w: Writer, p: ConnackPacket, version: ProtocolVersion): void {

@@ -13,7 +13,7 @@ import {
   stringSize,
   utf8Length,
 } from "./primitives.js";
-import { isUtf8Payload, propertiesSize, readProperties, writeProperties } from "./properties.js";
+import { isUtf8Payload, propertiesLength, propertiesSize, readProperties, writeProperties } from "./properties.js";
 import { isValidTopicName } from "./topic.js";
 
 export const UNSUPPORTED_PROTOCOL_VERSION = 0x84;
@@ -140,19 +140,15 @@ function check(p: ConnectPacket, version: ProtocolVersion): ConnectLayout {
 export function connectLength(p: ConnectPacket, version: ProtocolVersion): number {
   const v = check(p, version);
   let n = 2 + v.protocolName.length + 1 + 1 + 2;
-  if (v.properties) n += varintLen(propertiesSize(p.properties, "connect"));
+  if (v.properties) n += propertiesLength(p.properties, "connect");
   n += stringSize(p.clientId, "clientId");
   if (p.will !== undefined) {
-    if (v.properties) n += varintLen(propertiesSize(p.will.properties, "will"));
+    if (v.properties) n += propertiesLength(p.will.properties, "will");
     n += stringSize(p.will.topic, "will topic") + binarySize(p.will.payload, "will payload");
   }
   if (p.username !== undefined) n += stringSize(p.username, "username");
   if (p.password !== undefined) n += binarySize(p.password, "password");
   return n;
-}
-
-function varintLen(size: number): number {
-  return size + (size < 0x80 ? 1 : size < 0x4000 ? 2 : size < 0x200000 ? 3 : 4);
 }
 
 export function writeConnect(w: Writer, p: ConnectPacket, version: ProtocolVersion): void {

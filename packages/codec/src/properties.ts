@@ -234,6 +234,12 @@ function valueSize(d: PropertyDef, v: unknown, ctx: PropertyContext): number {
   }
 }
 
+/** Bytes the property list takes on the wire: its length prefix and its content. */
+export function propertiesLength(props: Properties, ctx: PropertyContext): number {
+  const ps = propertiesSize(props, ctx);
+  return varintSize(ps) + ps;
+}
+
 /** Byte length of the property list content (without its length prefix). Throws on caller bugs. */
 export function propertiesSize(props: Properties, ctx: PropertyContext): number {
   let size = 0;

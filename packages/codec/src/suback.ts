@@ -1,7 +1,7 @@
 // SUBACK (3.1.1 section 3.9, 5.0 section 3.9): packet id, v5 properties, one code per filter.
 import type { Properties, ProtocolVersion, SubackPacket } from "./packets.js";
-import { EMPTY_PROPERTIES, type Reader, type Writer, checkPacketId, fail, varintSize } from "./primitives.js";
-import { propertiesSize, readProperties, writeProperties } from "./properties.js";
+import { EMPTY_PROPERTIES, type Reader, type Writer, checkPacketId, fail } from "./primitives.js";
+import { propertiesLength, propertiesSize, readProperties, writeProperties } from "./properties.js";
 import { checkReceivedCode, checkSentCode } from "./reason-codes.js";
 
 // The return / reason codes per version are in reason-codes.ts.
@@ -30,10 +30,7 @@ export function subackLength(p: SubackPacket, version: ProtocolVersion): number 
   checkPacketId(p.packetId, "SUBACK");
   for (const c of p.reasonCodes) checkSentCode("suback", version, c); // [MQTT-3.9.3-2]
   let n = 2 + p.reasonCodes.length;
-  if (v.properties) {
-    const ps = propertiesSize(p.properties, "suback");
-    n += varintSize(ps) + ps;
-  }
+  if (v.properties) n += propertiesLength(p.properties, "suback");
   return n;
 }
 

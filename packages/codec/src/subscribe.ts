@@ -12,9 +12,8 @@ import {
   fail,
   stringSize,
   utf8Length,
-  varintSize,
 } from "./primitives.js";
-import { propertiesSize, readProperties, writeProperties } from "./properties.js";
+import { propertiesLength, propertiesSize, readProperties, writeProperties } from "./properties.js";
 import { isSharedFilter, isValidTopicFilter } from "./topic.js";
 
 interface SubscribeLayout {
@@ -71,10 +70,7 @@ export function subscribeLength(p: SubscribePacket, version: ProtocolVersion): n
   checkPacketId(p.packetId, "SUBSCRIBE");
   if (p.subscriptions.length === 0) throw new TypeError("SUBSCRIBE needs at least one subscription"); // [MQTT-3.8.3-3]
   let n = 2;
-  if (layout[version].properties) {
-    const ps = propertiesSize(p.properties, "subscribe");
-    n += varintSize(ps) + ps;
-  }
+  if (layout[version].properties) n += propertiesLength(p.properties, "subscribe");
   for (const s of p.subscriptions) {
     if (!isValidTopicFilter(s.topicFilter)) throw new TypeError(`invalid topic filter ${JSON.stringify(s.topicFilter)}`);
     checkInt(s.qos, 0, 2, "subscription qos");

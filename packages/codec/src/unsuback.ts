@@ -1,8 +1,8 @@
 // UNSUBACK (3.1.1 section 3.11, 5.0 section 3.11): packet id; 5.0 adds properties and one reason
 // code per filter (3.x has no payload, so `reasonCodes` is always empty there).
 import type { Properties, ProtocolVersion, UnsubackPacket } from "./packets.js";
-import { EMPTY_PROPERTIES, type Reader, type Writer, checkPacketId, fail, varintSize } from "./primitives.js";
-import { propertiesSize, readProperties, writeProperties } from "./properties.js";
+import { EMPTY_PROPERTIES, type Reader, type Writer, checkPacketId, fail } from "./primitives.js";
+import { propertiesLength, propertiesSize, readProperties, writeProperties } from "./properties.js";
 import { checkReceivedCode, checkSentCode } from "./reason-codes.js";
 
 const layout: Record<ProtocolVersion, { readonly propertiesAndCodes: boolean }> = {
@@ -34,8 +34,7 @@ export function unsubackLength(p: UnsubackPacket, version: ProtocolVersion): num
   checkPacketId(p.packetId, "UNSUBACK");
   if (!layout[version].propertiesAndCodes) return 2;
   for (const c of p.reasonCodes) checkSentCode("unsuback", version, c);
-  const ps = propertiesSize(p.properties, "unsuback");
-  return 2 + varintSize(ps) + ps + p.reasonCodes.length;
+  return 2 + propertiesLength(p.properties, "unsuback") + p.reasonCodes.length;
 }
 
 export function writeUnsuback(w: Writer, p: UnsubackPacket, version: ProtocolVersion): void {

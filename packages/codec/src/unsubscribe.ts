@@ -9,9 +9,8 @@ import {
   fail,
   stringSize,
   utf8Length,
-  varintSize,
 } from "./primitives.js";
-import { propertiesSize, readProperties, writeProperties } from "./properties.js";
+import { propertiesLength, propertiesSize, readProperties, writeProperties } from "./properties.js";
 import { isValidTopicFilter } from "./topic.js";
 
 const layout: Record<ProtocolVersion, { readonly properties: boolean }> = {
@@ -40,10 +39,7 @@ export function unsubscribeLength(p: UnsubscribePacket, version: ProtocolVersion
   checkPacketId(p.packetId, "UNSUBSCRIBE");
   if (p.topicFilters.length === 0) throw new TypeError("UNSUBSCRIBE needs at least one topic filter"); // [MQTT-3.10.3-2]
   let n = 2;
-  if (layout[version].properties) {
-    const ps = propertiesSize(p.properties, "unsubscribe");
-    n += varintSize(ps) + ps;
-  }
+  if (layout[version].properties) n += propertiesLength(p.properties, "unsubscribe");
   for (const f of p.topicFilters) {
     if (!isValidTopicFilter(f)) throw new TypeError(`invalid topic filter ${JSON.stringify(f)}`);
     n += stringSize(f, "topic filter");
