@@ -289,17 +289,13 @@ export class SqliteStore implements Store {
     this.touchedMessages = false;
     const prepaid = this.prepaid;
     prepaid.clear();
-    let messagePuts = 0;
-    for (const w of writes) if (w.op === "message-put") messagePuts++;
-    if (messagePuts > 0) {
-      // Count the queue-puts of each message put in this apply, to insert it with its final
-      // refcount: one statement less per entry, and it never passes through refs = 0.
-      for (const w of writes) {
-        if (w.op === "message-put") prepaid.set(w.message.id, { left: 0, bytes: w.message.payload.length + utf8Length(w.message.topic) });
-        else if (w.op === "queue-put") {
-          const p = prepaid.get(w.messageId);
-          if (p !== undefined) p.left++;
-        }
+    // Count the queue-puts of each message put in this apply, to insert it with its final
+    // refcount: one statement less per entry, and it never passes through refs = 0.
+    for (const w of writes) {
+      if (w.op === "message-put") prepaid.set(w.message.id, { left: 0, bytes: w.message.payload.length + utf8Length(w.message.topic) });
+      else if (w.op === "queue-put") {
+        const p = prepaid.get(w.messageId);
+        if (p !== undefined) p.left++;
       }
     }
     for (const w of writes) {
