@@ -468,6 +468,4 @@ export function arbPacket(version: ProtocolVersion): fc.Arbitrary<Packet> {
 }
 
 /** A version together with a packet valid for it. */
-export const arbVersionedPacket: fc.Arbitrary<{ version: ProtocolVersion; packet: Packet }> = arbVersion.chain((version) =>
-  arbPacket(version).map((packet) => ({ version, packet })),
-);
+export const arbVersionedPacket: fc.Arbitrary<[ProtocolVersion, Packet]> = arbVersion.chain((v) => fc.tuple(fc.constant(v), arbPacket(v)));

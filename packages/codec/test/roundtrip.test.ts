@@ -3,7 +3,7 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { Decoder, encode, encodeInto, encodedLength, type Packet, type ProtocolVersion } from "../src/index.js";
-import { arbPacket, arbPacketOfType, packetTypes } from "./arbitraries.js";
+import { arbPacket, arbPacketOfType, arbVersionedPacket, packetTypes } from "./arbitraries.js";
 import { decodeAll } from "./helpers.js";
 
 const versions: ProtocolVersion[] = [3, 4, 5];
@@ -54,7 +54,7 @@ describe("round trip", () => {
   it("encodeInto writes the same bytes as encode at any offset", () => {
     fc.assert(
       fc.property(
-        fc.constantFrom(...versions).chain((v) => fc.tuple(fc.constant(v), arbPacket(v))),
+        arbVersionedPacket,
         fc.nat(16),
         ([v, p], offset) => {
           const bytes = encode(p, v);
