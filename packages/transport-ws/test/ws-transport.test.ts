@@ -19,11 +19,14 @@ async function connectWs(t: Transport): Promise<Duplex> {
   return webSocketDuplex(ws, "client", { socket: (ws as unknown as { _socket: import("node:net").Socket })._socket });
 }
 
-transportConformance("ws", () => wsTransport({ host: "127.0.0.1", port: 0 }), connectWs);
+/** A WebSocket transport on an ephemeral loopback port. */
+const local = (): Transport => wsTransport({ host: "127.0.0.1", port: 0 });
+
+transportConformance("ws", local, connectWs);
 
 for (const version of ["MQTT 3.1.1", "MQTT 5.0"]) describe(version, () => {
   it("[MQTT-6.0.0-4] selects the subprotocol mqtt, or mqttv3.1 for MQTT 3.1 clients", async () => {
-    const t = wsTransport({ host: "127.0.0.1", port: 0 });
+    const t = local();
     await t.listen(() => {});
     const url = `ws://127.0.0.1:${t.address()!.port}/mqtt`;
     const a = await open(url, ["foo", "mqtt"]);
@@ -36,7 +39,7 @@ for (const version of ["MQTT 3.1.1", "MQTT 5.0"]) describe(version, () => {
   });
 
   it("[MQTT-6.0.0-1] closes the connection on a text frame", async () => {
-    const t = wsTransport({ host: "127.0.0.1", port: 0 });
+    const t = local();
     let server: Sink | undefined;
     await t.listen((d) => (server = new Sink(d)));
     const ws = await open(`ws://127.0.0.1:${t.address()!.port}/mqtt`);
@@ -48,7 +51,7 @@ for (const version of ["MQTT 3.1.1", "MQTT 5.0"]) describe(version, () => {
   });
 
   it("[MQTT-6.0.0-2] delivers bytes of every binary frame in order, whatever the framing", async () => {
-    const t = wsTransport({ host: "127.0.0.1", port: 0 });
+    const t = local();
     let server: Sink | undefined;
     await t.listen((d) => (server = new Sink(d)));
     const ws = await open(`ws://127.0.0.1:${t.address()!.port}/mqtt`);
@@ -83,7 +86,7 @@ describe("wsTransport", () => {
   });
 
   it("rejects upgrades on other paths of its own server", async () => {
-    const t = wsTransport({ host: "127.0.0.1", port: 0 });
+    const t = local();
     await t.listen(() => {});
     await expect(open(`ws://127.0.0.1:${t.address()!.port}/other`)).rejects.toThrow();
     await t.close();
@@ -91,17 +94,17 @@ describe("wsTransport", () => {
 });
 
 describe("MQTT 3.1.1", () => {
-  it("[MQTT-7.1.1-1] carries an ordered, lossless two-way byte stream", () => checkOrderedStream(() => wsTransport({ host: "127.0.0.1", port: 0 }), connectWs));
+  it("[MQTT-7.1.1-1] carries an ordered, lossless two-way byte stream", () => checkOrderedStream(local, connectWs));
 });
 describe("MQTT 5.0", () => {
-  it("[MQTT-4.2.0-1] carries an ordered, lossless two-way byte stream", () => checkOrderedStream(() => wsTransport({ host: "127.0.0.1", port: 0 }), connectWs));
+  it("[MQTT-4.2.0-1] carries an ordered, lossless two-way byte stream", () => checkOrderedStream(local, connectWs));
 });
 
 describe("MQTT 5.0", () => {
   it("[MQTT-6.0.0-2] the broker decodes packets split across frames and several packets in one frame", async () => {
     const { createBroker } = await import("@harbormq/broker");
     const { Decoder, encode } = await import("@harbormq/codec");
-    const broker = createBroker({ transports: [wsTransport({ host: "127.0.0.1", port: 0 })] });
+    const broker = createBroker({ transports: [local()] });
     await broker.listen();
     try {
       const ws = await open(`ws://127.0.0.1:${broker.addresses()[0]!.port}/mqtt`);
