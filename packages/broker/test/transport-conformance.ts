@@ -228,7 +228,7 @@ export function transportConformance(
     });
 
     it("serves many connections independently", async () => {
-      const pairs = [];
+      const pairs: { server: Sink; client: Sink }[] = [];
       for (let i = 0; i < 40; i++) pairs.push(await pair());
       pairs.forEach(({ client }, i) => client.duplex.write(new TextEncoder().encode(`client-${i}`)));
       await until(() => pairs.every(({ server }, i) => server.bytes === `client-${i}`.length), "all data");
