@@ -154,7 +154,7 @@ async function loadCorpus(codec, seed) {
   rmSync(file, { force: true });
   const fc = (await import("fast-check")).default;
   const corpus = [];
-  for (const { version, packet } of fc.sample(arb.arbVersionedPacket, { numRuns: 3000, seed })) {
+  for (const [version, packet] of fc.sample(arb.arbVersionedPacket, { numRuns: 3000, seed })) {
     const bytes = codec.encode(packet, version);
     corpus.push({ version, bytes, type: packet.type });
   }
