@@ -119,7 +119,7 @@ function write(packet: Packet, version: ProtocolVersion, rl: number, target: Uin
 }
 
 /**
- * Results are carved out of shared slabs, like Node's Buffer.allocUnsafe pool: a fresh
+ * Results are carved out of shared slabs, like the pool behind Node's allocUnsafe: a fresh
  * ArrayBuffer per packet costs more than encoding it (allocation, zero fill, GC of the backing
  * store). Packets up to 4 KiB come from 64 KiB slabs, packets up to 32 KiB from 256 KiB slabs,
  * so a slab's allocation is shared by at least 8 of them. Views never overlap and a full slab is

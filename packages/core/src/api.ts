@@ -10,7 +10,7 @@ import type {
   Subscription,
 } from "@harbormq/codec";
 
-/** Allocated by the driver, one per transport stream; never reused within a process. */
+/** Allocated by the driver, one per transport stream; never reused while the driver runs. */
 export type ConnId = number;
 /** Allocated by the core for every question it asks the driver (persist, authorize, load). */
 export type OpId = number;

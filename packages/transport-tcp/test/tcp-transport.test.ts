@@ -1,4 +1,4 @@
-import { describe, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { execFileSync } from "node:child_process";
 import { mkdtempSync, readFileSync } from "node:fs";
 import * as net from "node:net";
@@ -56,4 +56,21 @@ describe("MQTT 3.1.1", () => {
 });
 describe("MQTT 5.0", () => {
   it("[MQTT-4.2.0-1] carries an ordered, lossless two-way byte stream", () => checkOrderedStream(local, connectTcp));
+});
+
+describe("tcp listener", () => {
+  it("reports its ephemeral port once listening, and a second listener on that port fails to start", async () => {
+    const first = local();
+    expect(first.address()).toBeUndefined();
+    await first.listen(() => {});
+    try {
+      const { host, port } = first.address()!;
+      expect(host).toBe("127.0.0.1");
+      expect(port).toBeGreaterThan(0);
+      const second = tcpTransport({ host: "127.0.0.1", port });
+      await expect(second.listen(() => {})).rejects.toMatchObject({ code: "EADDRINUSE" });
+    } finally {
+      await first.close();
+    }
+  });
 });
