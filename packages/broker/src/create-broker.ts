@@ -1,6 +1,6 @@
 // createBroker(): compose a broker from transports, a store, configuration, hooks and a logger.
 import { Decoder, encodeInto, encodedLength, type Packet } from "@harbormq/codec";
-import { Broker, type BrokerConfig, type BrokerStats, type SessionStats, type Snapshot } from "@harbormq/core";
+import { Broker, zeroStats, type BrokerConfig, type BrokerStats, type SessionStats, type Snapshot } from "@harbormq/core";
 import * as E from "fp-ts/lib/Either.js";
 import { Driver, monotonicNow, type Codec, type DecodeFailure, type DriverStats } from "./driver.js";
 import type { Hooks, Logger } from "./hooks.js";
@@ -96,7 +96,7 @@ export function createBroker(options: BrokerOptions): HarborBroker {
   return {
     config,
     get stats() {
-      return { ...(core?.stats ?? emptyCoreStats), ...(driver?.stats ?? emptyDriverStats) };
+      return { ...(core?.stats ?? zeroStats), ...(driver?.stats ?? emptyDriverStats) };
     },
     sessionStats(clientId) {
       return core?.sessionStats(clientId);
@@ -149,14 +149,3 @@ export function createBroker(options: BrokerOptions): HarborBroker {
   };
 }
 
-const emptyCoreStats: BrokerStats = {
-  connections: 0,
-  sessions: 0,
-  subscriptions: 0,
-  retained: 0,
-  messagesIn: 0,
-  messagesOut: 0,
-  dropped: 0,
-  droppedQueueFull: 0,
-  droppedExpired: 0,
-};

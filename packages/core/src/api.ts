@@ -258,3 +258,16 @@ export interface BrokerStats {
   readonly droppedQueueFull: number;
   readonly droppedExpired: number;
 }
+
+/** All counters at zero: the stats of a broker before its first input. */
+export const zeroStats: BrokerStats = Object.freeze({
+  connections: 0,
+  sessions: 0,
+  subscriptions: 0,
+  retained: 0,
+  messagesIn: 0,
+  messagesOut: 0,
+  dropped: 0,
+  droppedQueueFull: 0,
+  droppedExpired: 0,
+});

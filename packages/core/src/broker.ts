@@ -13,6 +13,7 @@ import type {
 import { isValidReasonCode } from "@harbormq/codec";
 import {
   defaultConfig,
+  zeroStats,
   type Action,
   type AuthVerdict,
   type BrokerConfig,
@@ -117,17 +118,7 @@ export class Broker {
     droppedQueueFull: 0,
     droppedExpired: 0,
   };
-  private readonly statsView = {
-    connections: 0,
-    sessions: 0,
-    subscriptions: 0,
-    retained: 0,
-    messagesIn: 0,
-    messagesOut: 0,
-    dropped: 0,
-    droppedQueueFull: 0,
-    droppedExpired: 0,
-  };
+  private readonly statsView: { -readonly [K in keyof BrokerStats]: number } = { ...zeroStats };
 
   constructor(config?: Partial<BrokerConfig>, restored?: Snapshot) {
     this.config = { ...defaultConfig, ...config };
