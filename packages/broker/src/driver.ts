@@ -150,6 +150,10 @@ export class Driver {
   private readonly settledAhead = new Map<number, SettledBatch>();
   private readonly applying = new Set<Promise<void>>();
   private pendingAnswers = 0;
+  /** `load` actions waiting for the batches emitted before them (in barrier order). */
+  private readonly deferredLoads: { readonly barrier: number; readonly action: Extract<Action, { type: "load" }> }[] = [];
+  /** Delay before a failed page read is tried again. */
+  private readonly loadRetryMs: number = 1000;
 
   private timer: ReturnType<typeof setTimeout> | undefined;
   private timerAt: Millis | undefined;
@@ -337,13 +341,12 @@ export class Driver {
         return;
       }
       case "load": {
-        const { clientId, afterSeq, max } = action;
-        this.answer(
-          action.op,
-          () => this.store.load(clientId, afterSeq, max),
-          (entries) => ({ type: "loaded", op: action.op, entries }),
-          () => ({ type: "loaded", op: action.op, entries: [] }),
-        );
+        // A page read must see every write the core emitted before asking for it: a load that
+        // overtook the open batch would miss entries queued in the same turn, and the core takes
+        // a short page as "nothing more in the store". So it waits for those batches.
+        const barrier = this.openBatch !== 0 ? this.openBatch : this.lastIssued;
+        if (barrier > this.durable) this.deferredLoads.push({ barrier, action });
+        else this.load(action);
         return;
       }
       case "observe":
@@ -434,6 +437,32 @@ export class Driver {
     conn.closeRequested = true;
     conn.duplex.pause();
     this.dirty.add(conn);
+  }
+
+  /** Reads a page of a session's queue. A failed read is retried, never answered as an empty
+   *  page: the core would take that for the end of the queue and forget the rest. */
+  private load(action: Extract<Action, { type: "load" }>): void {
+    const { op, clientId, afterSeq, max } = action;
+    this.pendingAnswers++;
+    Promise.resolve()
+      .then(() => this.store.load(clientId, afterSeq, max))
+      .then(
+        (entries) => {
+          this.pendingAnswers--;
+          if (this.stopped) return;
+          this.feed({ type: "loaded", op, entries });
+          this.scheduleTurnEnd();
+        },
+        (error: unknown) => {
+          this.pendingAnswers--;
+          if (this.stopped) return;
+          this.logger.error?.("store load failed; retrying", { op, clientId, error: String(error) });
+          const retry = setTimeout(() => {
+            if (!this.stopped) this.load(action);
+          }, this.loadRetryMs);
+          (retry as { unref?: () => void }).unref?.();
+        },
+      );
   }
 
   /** Runs a hook or store read off the current turn and feeds its answer (or the fallback). */
@@ -544,6 +573,7 @@ export class Driver {
       this.settledAhead.delete(this.durable + 1);
       this.durable++;
       for (const op of next.ops) this.core.handle(this.clock(), { type: "stored", op, ok: next.ok });
+      while (this.deferredLoads.length > 0 && this.deferredLoads[0]!.barrier <= this.durable) this.load(this.deferredLoads.shift()!.action);
       this.drain();
       next = this.settledAhead.get(this.durable + 1);
     }
