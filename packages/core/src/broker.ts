@@ -1073,6 +1073,11 @@ export class Broker {
     } else persisted = s.persistent;
 
     const bytes = this.bytesOf(msg);
+    if (bytes > c.maxQueuedBytes) {
+      // It could never fit: dropping older messages for it (drop-oldest) would only empty the queue.
+      this.countDrop(s, msg, qos, "too-large");
+      return messagePut;
+    }
     while (q.isFull(c.maxQueuedMessages, c.maxQueuedBytes, bytes)) {
       const victim = c.overflowPolicy === "drop-oldest" ? q.takeOldestQueued() : undefined;
       if (victim === undefined) {

@@ -180,6 +180,18 @@ describe("MQTT 3.1.1", () => {
       expect(sim.broker.sessionStats("s")).toMatchObject({ queued: 2, queuedBytes: 10, dropped: 1 });
     });
 
+    it("a message bigger than maxQueuedBytes is dropped alone, whatever the policy", () => {
+      for (const overflowPolicy of ["drop-new", "drop-oldest"] as const) {
+        const sim = offline({ maxQueuedBytes: 100, overflowPolicy });
+        for (let i = 0; i < 5; i++) sim.publish("p", "t", "x".repeat(10) + i, 1);
+        sim.publish("p", "t", "y".repeat(500), 1);
+        expect(sim.broker.sessionStats("s")).toMatchObject({ queued: 5, dropped: 1 });
+        expect(sim.eventsOf("message-dropped")).toMatchObject([{ clientId: "s", reason: "too-large", policy: overflowPolicy }]);
+        sim.connect("s", { clean: false });
+        expect(drain(sim, "s")).toEqual([0, 1, 2, 3, 4].map((i) => "x".repeat(10) + i));
+      }
+    });
+
     it("clean sessions obey the same limits and window", () => {
       const sim = new Sim({ maxQueuedMessages: 2, maxInflight: 1 });
       sim.connect("s");
