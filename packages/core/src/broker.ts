@@ -330,7 +330,7 @@ export class Broker {
     if (this.conns.has(id)) return;
     const conn = new Connection(id, remote, this.now);
     this.conns.set(id, conn);
-    this.timers.push({ at: this.now + this.config.connectTimeout, kind: "connect-timeout", conn: id, clientId: "", gen: 0 });
+    this.arm({ at: this.now + this.config.connectTimeout, kind: "connect-timeout", conn: id, clientId: "", gen: 0 });
   }
 
   private onMalformed(conn: Connection, reason: number, message: string): void {
@@ -741,12 +741,21 @@ export class Broker {
 
   private armKeepAlive(conn: Connection): void {
     const at = keepAliveDeadline(conn.lastActivity, conn.keepAlive, this.config.keepAliveFactor);
-    if (at !== undefined) this.timers.push({ at, kind: "keep-alive", conn: conn.id, clientId: "", gen: 0 });
+    if (at !== undefined) this.arm({ at, kind: "keep-alive", conn: conn.id, clientId: "", gen: 0 });
   }
 
   private armExpiry(s: Session): void {
     if (s.expiryInterval === NEVER || s.disconnectedAt === undefined) return;
-    this.timers.push({ at: s.disconnectedAt + s.expiryInterval * 1000, kind: "session-expiry", conn: 0, clientId: s.clientId, gen: s.gen });
+    this.arm({ at: s.disconnectedAt + s.expiryInterval * 1000, kind: "session-expiry", conn: 0, clientId: s.clientId, gen: s.gen });
+  }
+
+  /** Arms a timer. Stale timers stay in the heap until due (lazy deletion), which could be days for
+   *  a long keep alive or session expiry: when they outnumber what can be live (two per connection,
+   *  one per session), the heap is compacted, so a client that reconnects in a loop cannot grow it. */
+  private arm(t: Timer): void {
+    this.timers.push(t);
+    const size = this.timers.size;
+    if (size > 64 && size > 2 * (2 * this.conns.size + this.sessions.size)) this.timers.retain((x) => !this.isStale(x));
   }
 
   private isStale(t: Timer): boolean {
@@ -786,7 +795,7 @@ export class Broker {
           const at = keepAliveDeadline(conn.lastActivity, conn.keepAlive, this.config.keepAliveFactor)!;
           // [MQTT-3.1.2-24] silent for 1.5 x keep alive: closed like a network failure (will goes out).
           if (now >= at) this.closeConn(conn, 0x8d, "keep alive timeout", false, true);
-          else this.timers.push({ at, kind: "keep-alive", conn: conn.id, clientId: "", gen: 0 });
+          else this.arm({ at, kind: "keep-alive", conn: conn.id, clientId: "", gen: 0 });
           break;
         }
         case "session-expiry": {

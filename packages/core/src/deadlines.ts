@@ -40,23 +40,40 @@ export class DeadlineHeap {
     return this.heap[0];
   }
 
-  pop(): Timer | undefined {
+  /** Keeps only the timers `keep` accepts and restores the heap order: O(n), for compaction when
+   *  stale timers (of closed connections, of sessions that reconnected) outnumber live ones. */
+  retain(keep: (t: Timer) => boolean): void {
     const h = this.heap;
-    const top = h[0];
-    const last = h.pop();
-    if (top === undefined || last === undefined || h.length === 0) return top;
-    let i = 0;
+    let n = 0;
+    for (let i = 0; i < h.length; i++) if (keep(h[i]!)) h[n++] = h[i]!;
+    h.length = n;
+    for (let i = (n >> 1) - 1; i >= 0; i--) this.siftDown(i);
+  }
+
+  private siftDown(start: number): void {
+    const h = this.heap;
     const n = h.length;
+    const t = h[start]!;
+    let i = start;
     for (;;) {
       const l = 2 * i + 1;
       if (l >= n) break;
       const r = l + 1;
       const c = r < n && h[r]!.at < h[l]!.at ? r : l;
-      if (h[c]!.at >= last.at) break;
+      if (h[c]!.at >= t.at) break;
       h[i] = h[c]!;
       i = c;
     }
-    h[i] = last;
+    h[i] = t;
+  }
+
+  pop(): Timer | undefined {
+    const h = this.heap;
+    const top = h[0];
+    const last = h.pop();
+    if (top === undefined || last === undefined || h.length === 0) return top;
+    h[0] = last;
+    this.siftDown(0);
     return top;
   }
 }

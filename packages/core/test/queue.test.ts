@@ -6,6 +6,7 @@ import type { StoredMessage, StoredQueueEntry } from "@harbormq/core";
 import { DeadlineHeap, type Timer } from "../src/deadlines.js";
 import { InflightWindow, MAX_PACKET_ID, PacketIds } from "../src/inflight.js";
 import { keepAliveDeadline } from "../src/keepalive.js";
+import { Sim } from "./sim.js";
 import { SessionQueue, utf8Length, type QueueEntry } from "../src/queue.js";
 
 const msg = (id: number, payload = "x"): StoredMessage => ({
@@ -208,6 +209,42 @@ describe("MQTT 3.1.1", () => {
         }),
         { numRuns: 200 },
       );
+    });
+
+    it("retain() keeps exactly the accepted timers, still popped in time order", () => {
+      fc.assert(
+        fc.property(fc.uniqueArray(fc.tuple(fc.nat(1_000_000), fc.boolean()), { selector: ([at]) => at, maxLength: 300 }), fc.nat(50), (timers, popsBefore) => {
+          const h = new DeadlineHeap();
+          for (const [at, live] of timers) h.push({ at, kind: "keep-alive", conn: live ? 1 : 2, clientId: "", gen: 0 } satisfies Timer);
+          const popped: Timer[] = [];
+          for (let i = 0; i < popsBefore; i++) {
+            const t = h.pop();
+            if (t !== undefined) popped.push(t);
+          }
+          h.retain((t) => t.conn === 1);
+          const out: number[] = [];
+          for (let t = h.pop(); t !== undefined; t = h.pop()) out.push(t.at);
+          const sorted = [...timers].sort((a, b) => a[0] - b[0]);
+          // what was not popped before retain, filtered to the live ones, in order
+          const rest = sorted.slice(popped.length).filter(([, live]) => live).map(([at]) => at);
+          expect(out).toEqual(rest);
+        }),
+        { numRuns: 200 },
+      );
+    });
+
+    it("a client reconnecting in a loop does not grow the timer heap (stale timers are compacted)", () => {
+      const sim = new Sim();
+      for (let i = 0; i < 1000; i++) {
+        sim.connect("c", { version: 5, clean: false, sessionExpiry: 0xfffffffe, keepAlive: 65_535 });
+        sim.disconnect("c");
+      }
+      // White-box: at most one live timer per session plus twice that in stale ones before compaction.
+      expect((sim.broker as unknown as { timers: DeadlineHeap }).timers.size).toBeLessThan(200);
+      // The session's expiry still works after all that compaction.
+      expect(sim.broker.sessionStats("c")).toBeDefined();
+      sim.advance(0xfffffffe * 1000 + 1);
+      expect(sim.broker.sessionStats("c")).toBeUndefined();
     });
 
     it("[MQTT-3.1.2-24] keep alive deadline is 1.5 x keep alive after the last packet; none for 0", () => {
