@@ -422,6 +422,14 @@ export async function runTorture(options = {}) {
       // One kill in five lands right after a restart, while the clients reconnect and resend and
       // the broker has just restored its sessions.
       await sleep(rand.chance(0.2) ? rand.int(0, 150) : rand.int(killMin, killMax));
+      // Every third kill (the first included) waits, for up to 5 s, until the publisher has
+      // messages it sent but the broker has not acknowledged yet, so that every run proves that
+      // a message in flight at the publisher is resent and accepted once (the publisher is often
+      // idle at a random moment: it stops at maxBacklog until the subscribers catch up).
+      if (k % 3 === 1) {
+        const deadline = Date.now() + 5_000;
+        while (publisher.inflight.size === 0 && Date.now() < deadline) await new Promise((r) => setImmediate(r));
+      }
       const before = { accepted: publisher.acceptedCount, delivered: slowest(), unacked: publisher.inflight.size };
       const exit = await broker.kill("SIGKILL");
       if (exit.signal !== "SIGKILL") throw new Error(`broker exited by itself before kill ${k}: ${JSON.stringify(exit)} ${broker.stderr()}`);
