@@ -25,6 +25,10 @@ export interface BrokerOptions {
   readonly congestedBudget?: number;
   /** Bytes the driver holds for a connection that is not draining before closing it. Default 16 MiB. */
   readonly maxPendingBytes?: number;
+  /** Called once if the broker stops on its own because a store write failed (fail-stop: every
+   *  connection was cut, the transports and the store are closed). Restart by creating a new
+   *  broker on the store's data: it restores exactly what was acknowledged. */
+  readonly onFatal?: (error: Error) => void;
 }
 
 export interface TransportAddress {
@@ -83,7 +87,20 @@ export function createBroker(options: BrokerOptions): HarborBroker {
   const transports = options.transports;
   let core: Broker | undefined;
   let driver: Driver | undefined;
-  let state: "new" | "starting" | "listening" | "closing" | "closed" = "new";
+  let state: "new" | "starting" | "listening" | "closing" | "closed" | "failed" = "new";
+  let failing: Promise<void> | undefined;
+  /** Fail-stop after a failed store write (the driver has already cut every connection). */
+  const fatal = (error: unknown): void => {
+    if (state === "closed" || state === "failed") return;
+    state = "failed";
+    const err = error instanceof Error ? error : new Error(String(error));
+    options.logger?.error?.("store write failed; the broker stopped", { error: err.message });
+    failing = (async () => {
+      await Promise.allSettled(transports.map((t) => t.close()));
+      await store.close().catch(() => undefined);
+    })();
+    void failing.then(() => options.onFatal?.(err));
+  };
   const addresses = (): TransportAddress[] => {
     const out: TransportAddress[] = [];
     for (const t of transports) {
@@ -124,6 +141,7 @@ export function createBroker(options: BrokerOptions): HarborBroker {
         clock: monotonicNow,
         ...(options.congestedBudget === undefined ? {} : { congestedBudget: options.congestedBudget }),
         ...(options.maxPendingBytes === undefined ? {} : { maxPendingBytes: options.maxPendingBytes }),
+        onStoreFailure: fatal,
       });
       driver = d;
       try {
@@ -135,10 +153,15 @@ export function createBroker(options: BrokerOptions): HarborBroker {
         state = "new";
         throw error;
       }
+      if (state !== "starting") return; // the store failed while the transports started
       state = "listening";
       options.logger?.info?.("listening", { addresses: addresses() });
     },
     async close() {
+      if (state === "failed") {
+        await failing;
+        return;
+      }
       if (state === "closing" || state === "closed") return;
       state = "closing";
       await Promise.all(transports.map((t) => t.close()));

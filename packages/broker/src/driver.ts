@@ -20,6 +20,14 @@
 // the core's in-flight window and stay queued in the core's session queue, and acks are bounded
 // because the peer's input is paused. `maxPendingBytes` is a last-resort cap: a connection whose
 // unsent backlog exceeds it is closed.
+//
+// Store failure is fail-stop. When an apply fails, the core has already moved on as if the writes
+// would become durable (it queued the next PUBLISHes, released PUBRELs, granted subscriptions),
+// so its memory is ahead of the store. Nothing it sends from then on can be trusted: a PUBACK or
+// SUBACK for a write that was lost, a PUBREL whose queue-update was lost. So the driver stops:
+// it writes nothing more, cuts every connection without flushing, feeds the core nothing more and
+// reports the failure (onStoreFailure). What clients were acknowledged is durable; what they were
+// not, they resend after reconnecting to a broker restored from the store.
 import type { Packet, ProtocolVersion } from "@harbormq/codec";
 import type { Action, BrokerEvent, BrokerStats, ConnId, Input, Millis, OpId, StoreWrite } from "@harbormq/core";
 import type { Hooks, Logger, Verdict } from "./hooks.js";
@@ -68,6 +76,11 @@ export interface DriverOptions {
   /** Unsent bytes a congested connection may hold in the driver before it is closed. Default 16 MiB. */
   readonly maxPendingBytes?: number;
   readonly clock?: () => Millis;
+  /** Called once when a store write fails. The driver has then stopped (fail-stop): every
+   *  connection is cut without flushing, nothing more reaches the core, and the core's memory is
+   *  ahead of the store, so the embedder must not restart this driver but restore a new core
+   *  from the store (the CLI exits non-zero for its supervisor to restart it). */
+  readonly onStoreFailure?: (error: unknown) => void;
 }
 
 export interface DriverStats {
@@ -110,11 +123,6 @@ class Connection {
   ) {}
 }
 
-interface SettledBatch {
-  readonly ops: readonly OpId[];
-  readonly ok: boolean;
-}
-
 const immediate: (fn: () => void) => void =
   typeof setImmediate === "function" ? (fn) => setImmediate(fn) : (fn) => setTimeout(fn, 0);
 
@@ -139,6 +147,9 @@ export class Driver {
   private readonly blocked = new Set<Connection>();
   private turnScheduled = false;
   private stopped = false;
+  /** A store apply failed: the driver has stopped for good (see "Store failure" above). */
+  private failed = false;
+  private readonly onStoreFailure: ((error: unknown) => void) | undefined;
 
   // Group commit: the open batch collects persists of this turn; batches settle in order.
   private openBatch = 0;
@@ -147,7 +158,8 @@ export class Driver {
   private batchCounter = 0;
   private lastIssued = 0;
   private durable = 0;
-  private readonly settledAhead = new Map<number, SettledBatch>();
+  /** Ops of batches that became durable ahead of an earlier one. */
+  private readonly settledAhead = new Map<number, readonly OpId[]>();
   private readonly applying = new Set<Promise<void>>();
   private pendingAnswers = 0;
   /** `load` actions waiting for the batches emitted before them (in barrier order). */
@@ -184,6 +196,7 @@ export class Driver {
     this.maxPacketSize = options.maxPacketSize;
     this.maxPendingBytes = options.maxPendingBytes ?? 16 * 1024 * 1024;
     this.congestedBudget = options.congestedBudget ?? 1024 * 1024;
+    this.onStoreFailure = options.onStoreFailure;
   }
 
   get stats(): DriverStats {
@@ -530,6 +543,7 @@ export class Driver {
 
   /** Commits the open batch, writes what is ready, re-arms the timer. */
   private endTurn(): void {
+    if (this.failed) return;
     if (this.openBatch !== 0) this.commit();
     for (const conn of this.dirty) this.flush(conn);
     this.dirty.clear();
@@ -555,24 +569,53 @@ export class Driver {
       applied = Promise.reject(error);
     }
     const settled = applied.then(
-      () => this.settle(batch, { ops, ok: true }),
-      (error: unknown) => {
-        this.logger.error?.("store apply failed", { batch, writes: writes.length, error: String(error) });
-        this.settle(batch, { ops, ok: false });
-      },
+      () => this.settle(batch, ops),
+      (error: unknown) => this.fail(batch, writes.length, error),
     );
     this.applying.add(settled);
     void settled.finally(() => this.applying.delete(settled));
   }
 
+  /** Fail-stop after a failed apply (see "Store failure" at the top). */
+  private fail(batch: number, writes: number, error: unknown): void {
+    if (this.failed) return;
+    this.failed = true;
+    this.stopped = true;
+    this.logger.error?.("store apply failed: stopping; restart from the store", { batch, writes, error: String(error) });
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.timer = undefined;
+    this.settledAhead.clear();
+    this.deferredLoads.length = 0;
+    this.dirty.clear();
+    this.blocked.clear();
+    this.openBatch = 0;
+    this.openWrites = [];
+    this.openOps = [];
+    for (const conn of [...this.conns.values()]) {
+      this.bufferedBytes -= conn.pendingBytes;
+      conn.pending.length = 0;
+      conn.pendingBytes = 0;
+      conn.closeRequested = true;
+      conn.closeIssued = true;
+      if (conn.duplex.destroy !== undefined) conn.duplex.destroy();
+      else conn.duplex.close();
+    }
+    try {
+      this.onStoreFailure?.(error);
+    } catch (hookError) {
+      this.logger.error?.("onStoreFailure threw", { error: String(hookError) });
+    }
+  }
+
   /** Batches settle strictly in order; `stored` inputs follow that order. */
-  private settle(batch: number, result: SettledBatch): void {
-    this.settledAhead.set(batch, result);
+  private settle(batch: number, ops: readonly OpId[]): void {
+    if (this.failed) return;
+    this.settledAhead.set(batch, ops);
     let next = this.settledAhead.get(this.durable + 1);
     while (next !== undefined) {
       this.settledAhead.delete(this.durable + 1);
       this.durable++;
-      for (const op of next.ops) this.core.handle(this.clock(), { type: "stored", op, ok: next.ok });
+      for (const op of next) this.core.handle(this.clock(), { type: "stored", op, ok: true });
       while (this.deferredLoads.length > 0 && this.deferredLoads[0]!.barrier <= this.durable) this.load(this.deferredLoads.shift()!.action);
       this.drain();
       next = this.settledAhead.get(this.durable + 1);

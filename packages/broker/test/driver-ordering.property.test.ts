@@ -1,6 +1,8 @@
 // Property: whatever the interleaving of inputs, event-loop turns and store completions (even out
 // of order), the driver never hands a transport a send before every persist emitted before it
 // is durable, and every send is eventually written, once, in emission order per connection.
+// A failed apply stops the driver (fail-stop): from then on nothing more is written, every
+// connection is cut, and onStoreFailure is called once.
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import type { Packet } from "@harbormq/codec";
@@ -52,6 +54,9 @@ class Harness {
   readonly violations: string[] = [];
   readonly pending: { ops: number[]; resolve: () => void; reject: (e: Error) => void }[] = [];
   readonly dataListeners = new Map<number, (chunk: Uint8Array) => void>();
+  /** Set once the driver reported a store failure; writes after it are violations. */
+  failures = 0;
+  readonly cut = new Set<number>();
   private readonly out: Action[] = [];
   private nextOp = 1;
   private connIds: number[] = [];
@@ -80,6 +85,7 @@ class Harness {
 
   /** Op numbers are persist emission numbers + 1 (one op per persist). */
   private batchOps: number[][] = [];
+  failedBatches = 0;
   readonly store: Store = {
     restore: () => Promise.resolve({ sessions: [], retained: [], lastMessageId: 0 }),
     apply: (writes: readonly StoreWrite[]) => {
@@ -98,6 +104,8 @@ class Harness {
       remote: `fake:${index}`,
       write: (bytes) => {
         const conn = connOf();
+        if (this.failures > 0) this.violations.push(`a write to ${conn} after the store failure (persist 0)`);
+        if (this.cut.has(conn)) this.violations.push(`a write to ${conn} after it was cut (persist 0)`);
         for (const line of dec.decode(bytes).split("\n")) {
           if (line === "") continue;
           const n = (JSON.parse(line) as { packetId: number }).packetId;
@@ -111,7 +119,8 @@ class Harness {
         }
         return true;
       },
-      close: () => {},
+      close: () => void this.cut.add(connOf()),
+      destroy: () => void this.cut.add(connOf()),
       pause: () => {},
       resume: () => {},
       onData: (listener) => this.dataListeners.set(index, listener),
@@ -138,11 +147,11 @@ const command: fc.Arbitrary<Command> = fc.oneof(
 );
 
 describe("driver ordering", () => {
-  it("never writes a send before the persists emitted before it are durable; writes every send once, in order", async () => {
+  it("never writes a send before the persists emitted before it are durable; writes every send once, in order; stops at a failed apply", async () => {
     await fc.assert(
       fc.asyncProperty(fc.array(command, { maxLength: 40 }), async (commands) => {
         const h = new Harness();
-        const driver = new Driver({ core: h.core, codec, store: h.store, maxPacketSize: 1 << 20 });
+        const driver = new Driver({ core: h.core, codec, store: h.store, maxPacketSize: 1 << 20, onStoreFailure: () => void h.failures++ });
         for (let i = 0; i < 3; i++) {
           const id = i + 1; // the driver numbers connections from 1 in accept order
           driver.accept(h.duplex(i, () => id));
@@ -154,9 +163,11 @@ describe("driver ordering", () => {
           } else if (c.t === "resolve") {
             if (h.pending.length === 0) continue;
             const [batch] = h.pending.splice(c.pick % h.pending.length, 1);
-            // A failed apply settles too (ok=false); durability is what the check is about.
             if (!c.fail) for (const op of batch!.ops) h.durableOps.add(op);
-            if (c.fail) batch!.reject(new Error("disk full"));
+            if (c.fail) {
+              h.failedBatches++;
+              batch!.reject(new Error("disk full"));
+            }
             else batch!.resolve();
             await Promise.resolve();
           } else {
@@ -173,17 +184,16 @@ describe("driver ordering", () => {
             batch.resolve();
           }
         }
-        // Failed batches never become durable: sends after them are allowed out (the core decides
-        // what to do on ok=false), so only count violations against successful persists.
-        const failedOps = new Set<number>();
-        for (let op = 1; op <= h.persists; op++) if (!h.durableOps.has(op)) failedOps.add(op);
-        const real = h.violations.filter((v) => !failedOps.has(Number(/persist (\d+)/.exec(v)![1])));
-        expect(real).toEqual([]);
+        expect(h.violations).toEqual([]);
+        const failed = h.failedBatches > 0;
+        expect(h.failures).toBe(failed ? 1 : 0);
         for (const [conn, list] of h.written) {
           const expected = h.sends.flatMap((s, n) => (s.conn === conn ? [n] : []));
-          expect(list).toEqual(expected);
+          // In order, without gaps; after a failure only a prefix went out.
+          expect(list).toEqual(failed ? expected.slice(0, list.length) : expected);
         }
-        expect([...h.written.values()].reduce((n, l) => n + l.length, 0)).toBe(h.sends.length);
+        if (failed) expect([...h.cut].sort()).toEqual([1, 2, 3]);
+        else expect([...h.written.values()].reduce((n, l) => n + l.length, 0)).toBe(h.sends.length);
       }),
       {
         numRuns: 200,
@@ -195,6 +205,18 @@ describe("driver ordering", () => {
             { t: "input", conn: 1, script: ["p", "s0"] },
             { t: "turn" },
             { t: "resolve", pick: 1, fail: false },
+            { t: "turn" },
+          ]],
+          // The first batch fails while a send waits behind the second: it never goes out.
+          [[
+            { t: "input", conn: 0, script: ["s1", "p", "s0"] },
+            { t: "turn" },
+            { t: "input", conn: 1, script: ["p", "s2"] },
+            { t: "turn" },
+            { t: "resolve", pick: 1, fail: false },
+            { t: "resolve", pick: 0, fail: true },
+            { t: "turn" },
+            { t: "input", conn: 2, script: ["s0"] },
             { t: "turn" },
           ]],
         ],

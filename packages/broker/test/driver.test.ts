@@ -374,3 +374,71 @@ describe("driver with the real core", () => {
     expect(() => createBroker({ transports: [{} as never] })).toThrow(/transports/);
   });
 });
+
+/** A MemoryStore whose apply fails (like a full disk) for the first batch `failOn` matches. */
+class FailingStore extends GatedStore {
+  failed = 0;
+  constructor(private readonly failOn: (writes: readonly StoreWrite[]) => boolean) {
+    super();
+  }
+  override async apply(writes: readonly StoreWrite[]): Promise<void> {
+    if (this.failed === 0 && this.failOn(writes)) {
+      this.failed++;
+      this.applied.push(writes);
+      throw new Error("SQLITE_FULL: database or disk is full");
+    }
+    return super.apply(writes);
+  }
+}
+
+describe("a failed store write stops the broker (fail-stop)", () => {
+  async function failing(failOn: (writes: readonly StoreWrite[]) => boolean) {
+    const fatal: Error[] = [];
+    const store = new FailingStore(failOn);
+    const { broker, transport } = await start({ store, onFatal: (e) => fatal.push(e) });
+    return { broker, transport, store, fatal };
+  }
+
+  it("[MQTT-4.3.2-2] a QoS 1 PUBLISH whose write failed is never acknowledged; every connection is cut and onFatal reports it once", async () => {
+    const { broker, transport, store, fatal } = await failing((w) => w.some((x) => x.op === "message-put"));
+    const sub = await client(transport, "f-sub", { clean: false });
+    sub.send(subscribe("f/#", 1));
+    await until(() => sub.count("suback") === 1);
+    const other = await client(transport, "f-other");
+    const pub = await client(transport, "f-pub");
+    pub.send(publish("f/x", "lost?", 1, 1));
+    await until(() => fatal.length === 1 && pub.closed && sub.closed && other.closed, "fail-stop");
+    expect(store.failed).toBe(1);
+    expect(fatal[0]!.message).toMatch(/disk is full/);
+    expect(pub.count("puback")).toBe(0);
+    expect(sub.publishes()).toHaveLength(0);
+    // onFatal comes once the transports are closed: the broker no longer listens.
+    expect(() => transport.connect()).toThrow(/not listening/);
+    await broker.close();
+    expect(fatal).toHaveLength(1);
+  });
+
+  it("[MQTT-4.3.3-2] no PUBREL goes out when the write that records it (queue-update released) failed", async () => {
+    const { broker, transport, fatal } = await failing((w) => w.some((x) => x.op === "queue-update" && x.state === "released"));
+    const sub = await client(transport, "r-sub", { clean: false });
+    sub.send(subscribe("r/#", 2));
+    await until(() => sub.count("suback") === 1);
+    const pub = await client(transport, "r-pub");
+    pub.send(publish("r/x", "two", 2, 1));
+    await until(() => sub.publishes().length === 1, "delivery");
+    const id = sub.publishes()[0]!.packetId!;
+    sub.send({ type: "pubrec", packetId: id, reasonCode: 0, properties: {} });
+    await until(() => fatal.length === 1 && sub.closed, "fail-stop");
+    expect(sub.count("pubrel")).toBe(0);
+    await broker.close();
+  });
+
+  it("[MQTT-3.8.4-1] no SUBACK for a subscription whose write failed", async () => {
+    const { broker, transport, fatal } = await failing((w) => w.some((x) => x.op === "subscription-put"));
+    const sub = await client(transport, "s-sub", { clean: false });
+    sub.send(subscribe("s/#", 1));
+    await until(() => fatal.length === 1 && sub.closed, "fail-stop");
+    expect(sub.count("suback")).toBe(0);
+    await broker.close();
+  });
+});

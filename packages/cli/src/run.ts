@@ -1,7 +1,8 @@
 // Runs the `harbormq` command: flags and config file -> settings -> transports, store and
 // broker, with logs and graceful shutdown on SIGINT / SIGTERM. Exit codes: 0 after a clean
 // shutdown (or --help / --version), 1 when the broker cannot start (a port in use), 2 for a
-// usage or configuration error (nothing was started).
+// usage or configuration error (nothing was started), 74 when a store write failed while running
+// (fail-stop: restart it and it restores what was acknowledged).
 import { readFileSync } from "node:fs";
 import * as net from "node:net";
 import type { Transport } from "@harbormq/broker";
@@ -170,8 +171,19 @@ export async function run(
   const flusher = setInterval(() => events.flush(), 1000);
   flusher.unref();
   let broker: RunningBroker;
+  // A failed store write stops the broker (fail-stop); the process then exits with EX_IOERR so
+  // that its supervisor restarts it from the store.
+  let onFatal: (error: Error) => void = () => undefined;
+  const failed = new Promise<number>((resolve) => {
+    onFatal = (error) => {
+      clearInterval(flusher);
+      events.flush();
+      logger.error("store-failed", `a store write failed; the broker stopped and exits for a restart from the store: ${error.message}`);
+      resolve(EXIT_STORE_FAILED);
+    };
+  });
   try {
-    broker = await startBroker({ settings, transports, logger, onEvent: events.onEvent });
+    broker = await startBroker({ settings, transports, logger, onEvent: events.onEvent, onFatal: (error) => onFatal(error) });
   } catch (err) {
     clearInterval(flusher);
     logger.error("start-failed", `cannot start: ${describeListenError(err)}`);
@@ -194,7 +206,7 @@ export async function run(
     maxQueuedMessages: settings.broker.maxQueuedMessages,
   });
 
-  return await new Promise<number>((resolve) => {
+  const stopped = new Promise<number>((resolve) => {
     let stopping = false;
     const stop = (signal: string) => {
       if (stopping) {
@@ -227,6 +239,10 @@ export async function run(
     signals.on("SIGINT", () => stop("SIGINT"));
     signals.on("SIGTERM", () => stop("SIGTERM"));
   });
+  return await Promise.race([stopped, failed]);
 }
+
+/** Exit code after a failed store write (sysexits EX_IOERR). */
+export const EXIT_STORE_FAILED = 74;
 
 export type { Logger };

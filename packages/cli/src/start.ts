@@ -21,6 +21,8 @@ export interface StartOptions {
   readonly transports: readonly Transport[];
   readonly logger: Logger;
   readonly onEvent: (event: BrokerEvent) => void;
+  /** The broker stopped because a store write failed (see createBroker's onFatal). */
+  readonly onFatal?: (error: Error) => void;
 }
 
 async function openStore(settings: Settings): Promise<{ store: Store; description: string }> {
@@ -164,6 +166,7 @@ export async function startBroker(options: StartOptions): Promise<RunningBroker>
     config: settings.broker,
     hooks: { onEvent: options.onEvent },
     logger: brokerLogger(logger),
+    ...(options.onFatal === undefined ? {} : { onFatal: options.onFatal }),
   });
   try {
     await broker.listen();
