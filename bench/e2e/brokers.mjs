@@ -90,6 +90,8 @@ export function versions() {
 /**
  * Starts `name` for a scenario. `opts.persistent`: the scenario needs persistent sessions with a
  * large queue (`opts.queue` messages). `opts.profileDir`: run harbormq under `node --cpu-prof`.
+ * `opts.config`: keys added to harbormq's config file (e.g. `{ maxInflight: 20 }`);
+ * `opts.mosquittoConf`: lines added to Mosquitto's config (e.g. `["max_inflight_messages 20"]`).
  * Returns { name, port, pid, stop() }.
  */
 export async function startBroker(name, opts = {}) {
@@ -110,7 +112,7 @@ export async function startBroker(name, opts = {}) {
       break;
     case "harbormq-memory":
     case "harbormq-sqlite": {
-      const config = { logging: { level: "warn" }, ...(queue > 0 && { maxQueuedMessages: Math.max(1000, queue + 1000) }) };
+      const config = { logging: { level: "warn" }, ...(queue > 0 && { maxQueuedMessages: Math.max(1000, queue + 1000) }), ...opts.config };
       writeFileSync(path.join(dir, "harbormq.json"), JSON.stringify(config));
       cmd = NODE;
       const prof = opts.profileDir ? ["--cpu-prof", `--cpu-prof-dir=${opts.profileDir}`, `--cpu-prof-name=${opts.profileName ?? name}.cpuprofile`] : [];
@@ -125,6 +127,7 @@ export async function startBroker(name, opts = {}) {
       // backlog scenario uses 0 (no bound) and persistence.
       if (opts.persistent) conf.push("max_queued_messages 0", "persistence true", `persistence_location ${dir}/`);
       else conf.push("max_queued_messages 1000000");
+      conf.push(...(opts.mosquittoConf ?? []));
       writeFileSync(path.join(dir, "mosquitto.conf"), conf.join("\n") + "\n");
       cmd = MOSQUITTO;
       args = ["-c", path.join(dir, "mosquitto.conf")];
