@@ -670,6 +670,12 @@ type Intent =
   | { readonly kind: "requeue"; readonly client: Client; readonly pick: number }
   | { readonly kind: "update"; readonly client: Client; readonly pick: number; readonly state: "queued" | "sent" | "released" }
   | { readonly kind: "delete"; readonly client: Client; readonly pick: number }
+  /** `count` new messages queued for one client with consecutive seqs (a backlog building up). */
+  | { readonly kind: "burst"; readonly client: Client; readonly count: number }
+  /** A drain over `count` consecutive queue entries from `pick`: mark each sent (or released) with
+   *  the next packet id, delete each (its PUBACK), or both interleaved as a draining session does
+   *  (delete entry i, mark entry i + lag sent). */
+  | { readonly kind: "drain"; readonly client: Client; readonly pick: number; readonly count: number; readonly mode: "sent" | "released" | "delete" | "ack-and-send"; readonly lag: number; readonly firstId: number }
   | { readonly kind: "retain"; readonly topic: string; readonly size: number }
   | { readonly kind: "unretain"; readonly topic: string };
 
@@ -689,6 +695,20 @@ const intentArb: fc.Arbitrary<Intent> = fc.oneof(
   { arbitrary: fc.record({ kind: fc.constant("delete" as const), client: clientArb, pick: fc.nat(20) }), weight: 3 },
   fc.record({ kind: fc.constant("retain" as const), topic: topicArb, size: fc.nat(3) }),
   fc.record({ kind: fc.constant("unretain" as const), topic: topicArb }),
+  fc.record({ kind: fc.constant("burst" as const), client: clientArb, count: fc.integer({ min: 1, max: 8 }) }),
+  {
+    arbitrary: fc.record({
+      kind: fc.constant("drain" as const),
+      client: clientArb,
+      pick: fc.nat(20),
+      count: fc.integer({ min: 1, max: 8 }),
+      mode: fc.constantFrom("sent" as const, "released" as const, "delete" as const, "ack-and-send" as const),
+      lag: fc.integer({ min: 0, max: 3 }),
+      // Near 65535 the packet ids of a run wrap around to 1.
+      firstId: fc.oneof(fc.integer({ min: 1, max: 100 }), fc.integer({ min: 65530, max: 65535 })),
+    }),
+    weight: 3,
+  },
 );
 
 interface ModelSession {
@@ -799,6 +819,47 @@ class Model {
           if (q === undefined || e === undefined) break;
           q.splice(q.indexOf(e), 1);
           writes.push({ op: "queue-delete", clientId: it.client, seq: e.seq });
+          break;
+        }
+        case "burst": {
+          for (let i = 0; i < it.count; i++) {
+            const id = this.nextId++;
+            this.lastMessageId = id;
+            const m = message(id, "a/b", [id & 0xff], { qos: 1 });
+            writes.push({ op: "message-put", message: m });
+            enqueue(it.client, m, 0);
+          }
+          break;
+        }
+        case "drain": {
+          const q = this.sessions.get(it.client)?.queue;
+          if (q === undefined || q.length === 0) break;
+          const start = it.pick % q.length;
+          const run = q.slice(start, start + it.count).map((e) => e.seq);
+          let id = it.firstId;
+          const mark = (seq: number, state: "sent" | "released"): void => {
+            const i = q.findIndex((e) => e.seq === seq);
+            const packetId = id;
+            id = id === 65535 ? 1 : id + 1;
+            if (i >= 0) q[i] = { ...q[i]!, state, packetId };
+            writes.push({ op: "queue-update", clientId: it.client, seq, state, packetId });
+          };
+          const remove = (seq: number): void => {
+            const i = q.findIndex((e) => e.seq === seq);
+            if (i >= 0) q.splice(i, 1);
+            writes.push({ op: "queue-delete", clientId: it.client, seq });
+          };
+          if (it.mode === "sent" || it.mode === "released") for (const seq of run) mark(seq, it.mode);
+          else if (it.mode === "delete") for (const seq of run) remove(seq);
+          else {
+            // ack entry i, send entry i + lag: the same entry may be marked after its delete.
+            for (let i = 0; i < run.length; i++) {
+              remove(run[i]!);
+              const next = run[i + it.lag];
+              if (next !== undefined) mark(next, "sent");
+              else mark(run[i]!, "sent");
+            }
+          }
           break;
         }
         case "retain": {

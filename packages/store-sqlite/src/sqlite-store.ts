@@ -19,6 +19,9 @@ import { StoreCorruptError, StoreLockedError, StoreOpenError, StoreVersionError 
 import { decodeProperties, encodeProperties } from "./properties.js";
 import { APPLICATION_ID, SCHEMA_V1, SCHEMA_VERSION } from "./schema.js";
 
+type QueueUpdateWrite = Extract<StoreWrite, { op: "queue-update" }>;
+type QueueDeleteWrite = Extract<StoreWrite, { op: "queue-delete" }>;
+
 type DB = Database.Database;
 type Statement = Database.Statement;
 
@@ -86,6 +89,9 @@ export class SqliteStore implements Store {
   private readonly s: ReturnType<typeof prepare>;
   /** Queue-puts of the current apply still to come, per message put in it (refs prepaid). */
   private readonly prepaid = new Map<MessageId, { left: number; readonly bytes: number }>();
+  /** queue-update / queue-delete writes of the current apply not run yet (see flushRuns). */
+  private updates: QueueUpdateWrite[] = [];
+  private deletes: QueueDeleteWrite[] = [];
   private readonly applyFast: (batch: readonly Pending[]) => void;
   private readonly applyIsolated: (batch: readonly Pending[], failures: (unknown | undefined)[]) => void;
 
@@ -287,6 +293,9 @@ export class SqliteStore implements Store {
   private write(writes: readonly StoreWrite[]): void {
     const s = this.s;
     this.touchedMessages = false;
+    // Left over only by an apply that threw (its savepoint was rolled back).
+    this.updates = [];
+    this.deletes = [];
     const prepaid = this.prepaid;
     prepaid.clear();
     // Count the queue-puts of each message put in this apply, to insert it with its final
@@ -299,6 +308,15 @@ export class SqliteStore implements Store {
       }
     }
     for (const w of writes) {
+      if (w.op === "queue-update") {
+        this.updates.push(w);
+        continue;
+      }
+      if (w.op === "queue-delete") {
+        this.deletes.push(w);
+        continue;
+      }
+      if (this.updates.length > 0 || this.deletes.length > 0) this.flushRuns();
       switch (w.op) {
         case "session-put": {
           const m = w.session;
@@ -349,17 +367,6 @@ export class SqliteStore implements Store {
           if (last === undefined || e.seq > last) this.seqs.set(w.clientId, e.seq);
           break;
         }
-        case "queue-update":
-          s.queueUpdate.run(stateCode[w.state], w.packetId ?? null, w.clientId, w.seq);
-          break;
-        case "queue-delete": {
-          const messageId = s.queueDelete.get(w.clientId, w.seq) as number | undefined;
-          if (messageId !== undefined) {
-            s.unref.run(messageId);
-            this.touchedMessages = true;
-          }
-          break;
-        }
         case "qos2-put":
           s.qos2Put.run(w.clientId, w.packetId);
           break;
@@ -379,8 +386,59 @@ export class SqliteStore implements Store {
           throw new Error(`unknown store write: ${JSON.stringify(w satisfies never)}`);
       }
     }
+    if (this.updates.length > 0 || this.deletes.length > 0) this.flushRuns();
     // A message no queue entry refers to is deleted at the end of the apply (see the contract).
     if (this.touchedMessages) s.deleteUnreferenced.run();
+  }
+
+  /**
+   * Runs the buffered queue-updates, then the buffered queue-deletes. A queue drains as runs:
+   * each PUBACK deletes the next seq, each send marks the next seq sent with the next packet id;
+   * such a run (one client, consecutive seqs, and for updates one state and consecutive packet
+   * ids) is one range statement instead of a statement per entry. Both kinds only touch queue
+   * rows by (client, seq), and any other write flushes them first, so the one reordering (every
+   * update of the buffer before every delete) leaves the same rows: an update after a delete of
+   * the same entry changed nothing before, and the delete still removes the row now.
+   */
+  private flushRuns(): void {
+    const s = this.s;
+    const u = this.updates;
+    this.updates = [];
+    for (let i = 0; i < u.length; ) {
+      const a = u[i]!;
+      let j = i + 1;
+      if (a.packetId !== undefined) {
+        while (j < u.length) {
+          const b = u[j]!;
+          const prev = u[j - 1]!;
+          if (b.clientId !== a.clientId || b.state !== a.state || b.seq !== prev.seq + 1 || b.packetId !== prev.packetId! + 1) break;
+          j++;
+        }
+      }
+      if (j - i > 1) s.queueUpdateRange.run(stateCode[a.state], a.packetId! - a.seq, a.clientId, a.seq, u[j - 1]!.seq);
+      else s.queueUpdate.run(stateCode[a.state], a.packetId ?? null, a.clientId, a.seq);
+      i = j;
+    }
+    const d = this.deletes;
+    this.deletes = [];
+    for (let i = 0; i < d.length; ) {
+      const a = d[i]!;
+      let j = i + 1;
+      while (j < d.length && d[j]!.clientId === a.clientId && d[j]!.seq === d[j - 1]!.seq + 1) j++;
+      if (j - i > 1) {
+        const last = d[j - 1]!.seq;
+        s.unrefRange.run(a.clientId, a.seq, last);
+        s.deleteQueueRange.run(a.clientId, a.seq, last);
+        this.touchedMessages = true;
+      } else {
+        const messageId = s.queueDelete.get(a.clientId, a.seq) as number | undefined;
+        if (messageId !== undefined) {
+          s.unref.run(messageId);
+          this.touchedMessages = true;
+        }
+      }
+      i = j;
+    }
   }
 }
 
@@ -557,6 +615,14 @@ function prepare(db: DB) {
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     ),
     queueUpdate: p("UPDATE queue SET state = ?, packet_id = ? WHERE client_id = ? AND seq = ?"),
+    // A run of consecutive seqs given consecutive packet ids: packet_id = seq + offset.
+    queueUpdateRange: p("UPDATE queue SET state = ?, packet_id = seq + ? WHERE client_id = ? AND seq BETWEEN ? AND ?"),
+    unrefRange: p(
+      `UPDATE messages SET refs = refs - d.n
+       FROM (SELECT message_id, count(*) AS n FROM queue WHERE client_id = ? AND seq BETWEEN ? AND ? GROUP BY message_id) AS d
+       WHERE messages.id = d.message_id`,
+    ),
+    deleteQueueRange: p("DELETE FROM queue WHERE client_id = ? AND seq BETWEEN ? AND ?"),
     queueDelete: p("DELETE FROM queue WHERE client_id = ? AND seq = ? RETURNING message_id").pluck(),
     qos2Put: p("INSERT OR IGNORE INTO qos2 (client_id, packet_id) VALUES (?, ?)"),
     qos2Delete: p("DELETE FROM qos2 WHERE client_id = ? AND packet_id = ?"),
