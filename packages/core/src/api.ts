@@ -70,14 +70,18 @@ export type Action =
   /** Logs and metrics. */
   | { readonly type: "observe"; readonly event: BrokerEvent };
 
+export type DropReason = "queue-full" | "expired" | "too-large" | "disconnected";
+
 export type BrokerEvent =
   | { readonly type: "client-connected"; readonly conn: ConnId; readonly clientId: string; readonly remote: string; readonly protocolVersion: ProtocolVersion; readonly clean: boolean; readonly sessionPresent: boolean; readonly keepAlive: number }
   | { readonly type: "client-disconnected"; readonly conn: ConnId; readonly clientId: string | undefined; readonly reason: ReasonCode; readonly message: string; readonly graceful: boolean }
   | { readonly type: "connect-refused"; readonly conn: ConnId; readonly clientId: string; readonly reason: ReasonCode; readonly message: string }
   | { readonly type: "protocol-error"; readonly conn: ConnId; readonly clientId: string | undefined; readonly reason: ReasonCode; readonly message: string }
   | { readonly type: "message-published"; readonly clientId: string | undefined; readonly topic: string; readonly qos: QoS; readonly retain: boolean; readonly bytes: number }
-  /** A message a session's queue could not take (overflow policy), or an expired one. */
-  | { readonly type: "message-dropped"; readonly clientId: string; readonly topic: string; readonly qos: QoS; readonly reason: "queue-full" | "expired" | "too-large"; readonly policy: OverflowPolicy }
+  /** A message a session's queue could not take (overflow policy), an expired one, or a QoS 0
+   *  message that waited in memory behind queued ones when its persistent session went offline
+   *  ("disconnected": QoS 0 is queued for an offline session only with queueQos0). */
+  | { readonly type: "message-dropped"; readonly clientId: string; readonly topic: string; readonly qos: QoS; readonly reason: DropReason; readonly policy: OverflowPolicy }
   | { readonly type: "will-published"; readonly clientId: string; readonly topic: string }
   | { readonly type: "session-expired"; readonly clientId: string }
   /** A PUBLISH the authorize-publish hook denied: acknowledged per its QoS but not routed ([MQTT-3.3.5-2]). */

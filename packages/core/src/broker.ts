@@ -18,6 +18,7 @@ import {
   type AuthVerdict,
   type BrokerConfig,
   type BrokerEvent,
+  type DropReason,
   type BrokerStats,
   type ConnId,
   type Input,
@@ -471,7 +472,7 @@ export class Broker {
       session.gen++;
       if (session.persistent && session.expiryInterval !== 0) {
         // [MQTT-3.1.2-4] the session lives on; QoS 0 that was only waiting in memory goes.
-        for (const e of session.queue.dropVolatile()) if (e.qos > 0) this.countDrop(session, e.message, e.qos, "queue-full");
+        for (const e of session.queue.dropVolatile()) this.countDrop(session, e.message, e.qos, "disconnected");
         session.disconnectedAt = this.now;
         this.putSessionMeta(session);
         this.armExpiry(session);
@@ -1194,7 +1195,7 @@ export class Broker {
     this.send(conn, packet);
   }
 
-  private countDrop(s: Session, m: StoredMessage, qos: QoS, reason: "queue-full" | "expired" | "too-large"): void {
+  private countDrop(s: Session, m: StoredMessage, qos: QoS, reason: DropReason): void {
     s.dropped++;
     this.totals.dropped++;
     if (reason === "queue-full") this.totals.droppedQueueFull++;

@@ -348,6 +348,24 @@ describe("MQTT 3.1.1", () => {
       expect(sim.broker.sessionStats("s")).toMatchObject({ inflight: 2, queued: 2 });
     });
 
+    it("[MQTT-3.1.2-5] QoS 0 waiting in memory behind a backlog is dropped when the session goes offline, and counted", () => {
+      const sim = offline({ maxInflight: 1 }, 1, "#");
+      sim.publish("p", "t", "q1-a", 1);
+      sim.publish("p", "t", "q1-b", 1);
+      sim.connect("s", { clean: false });
+      expect(sim.take("s").flatMap((p) => (p.type === "publish" ? [dec(p.payload)] : []))).toEqual(["q1-a"]);
+      // "q1-b" waits for the window; a QoS 0 message must wait behind it to keep order.
+      sim.publish("p", "t", "q0", 0);
+      expect(sim.take("s").filter((p) => p.type === "publish")).toEqual([]);
+      const before = sim.broker.stats.dropped;
+      sim.disconnect("s");
+      expect(sim.broker.stats.dropped).toBe(before + 1);
+      expect(sim.eventsOf("message-dropped").map((e) => [e.topic, e.qos, e.reason])).toEqual([["t", 0, "disconnected"]]);
+      // The QoS 1 messages stay queued; the QoS 0 one is gone.
+      sim.connect("s", { clean: false });
+      expect(drain(sim, "s")).toEqual(["q1-a", "q1-b"]);
+    });
+
     it("new messages arriving while the backlog is paged out keep their order", () => {
       const sim = offline({ queueWindow: 3, maxInflight: 1 });
       for (let i = 0; i < 8; i++) sim.publish("p", "t", String(i), 1);
