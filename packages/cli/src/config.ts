@@ -208,6 +208,7 @@ const brokerKeys = {
   overflowPolicy: oneOf(["drop-new", "drop-oldest"]),
   queueQos0: bool,
   queueWindow: int(1, Number.MAX_SAFE_INTEGER),
+  queueWindowBytes: int(1, Number.MAX_SAFE_INTEGER),
   persistentSessionExpiry: orWord(int(0, 0xffffffff), "never"),
   maxPacketSize: int(2, 268_435_460),
   keepAliveFactor: num(1),
@@ -364,6 +365,7 @@ export function resolveSettings(file: ConfigFile, flags: CliFlags): Parsed<Setti
     ...(file.overflowPolicy !== undefined && { overflowPolicy: file.overflowPolicy }),
     ...(file.queueQos0 !== undefined && { queueQos0: file.queueQos0 }),
     ...(file.queueWindow !== undefined && { queueWindow: file.queueWindow }),
+    ...(file.queueWindowBytes !== undefined && { queueWindowBytes: file.queueWindowBytes }),
     ...(file.persistentSessionExpiry !== undefined && {
       persistentSessionExpiry:
         file.persistentSessionExpiry === "never" ? 0xffffffff : (file.persistentSessionExpiry as number),

@@ -41,7 +41,7 @@ describe("configuration file", () => {
     expect(Object.keys(r.value).sort()).toEqual(
       [
         "listeners", "logging", "persistence", "maxQos", "maxInflight", "maxQueuedMessages", "maxQueuedBytes",
-        "overflowPolicy", "queueQos0", "queueWindow", "persistentSessionExpiry", "maxPacketSize",
+        "overflowPolicy", "queueQos0", "queueWindow", "queueWindowBytes", "persistentSessionExpiry", "maxPacketSize",
         "keepAliveFactor", "connectTimeout", "maxClientIdLength", "willOnShutdown", "assignedIdPrefix", "observePublishes",
       ].sort(),
     );

@@ -193,6 +193,9 @@ export interface BrokerConfig {
   readonly queueQos0: boolean;
   /** Entries of one session's queue kept in memory; the rest is paged with `load`. */
   readonly queueWindow: number;
+  /** Bytes (payload + topic) of one session's queue kept in memory, beyond which the rest is
+   *  paged too; memory may exceed it by one message. Entries in flight are always in memory. */
+  readonly queueWindowBytes: number;
   /** Seconds an MQTT 3.x persistent session lives after disconnect; 0xFFFFFFFF = forever. */
   readonly persistentSessionExpiry: number;
   /** Largest packet accepted (bytes, whole packet). A bigger one is refused (0x95) as soon as its
@@ -230,6 +233,7 @@ export const defaultConfig: BrokerConfig = {
   overflowPolicy: "drop-new",
   queueQos0: false,
   queueWindow: 1000,
+  queueWindowBytes: 1024 * 1024,
   persistentSessionExpiry: 0xffffffff,
   maxPacketSize: 16 * 1024 * 1024,
   keepAliveFactor: 1.5,
@@ -247,6 +251,9 @@ export const defaultConfig: BrokerConfig = {
 export interface SessionStats {
   readonly queued: number;
   readonly queuedBytes: number;
+  /** The part of the queue held in memory (the rest lives only in the store). */
+  readonly inMemory: number;
+  readonly inMemoryBytes: number;
   readonly inflight: number;
   readonly dropped: number;
 }

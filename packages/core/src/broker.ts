@@ -213,7 +213,8 @@ export class Broker {
   sessionStats(clientId: string): SessionStats | undefined {
     const s = this.sessions.get(clientId);
     if (s === undefined) return undefined;
-    return { queued: s.queue.count, queuedBytes: s.queue.bytes, inflight: s.inflight.size, dropped: s.dropped };
+    const q = s.queue;
+    return { queued: q.count, queuedBytes: q.bytes, inMemory: q.inMemory, inMemoryBytes: q.memBytes, inflight: s.inflight.size, dropped: s.dropped };
   }
 
   // -------------------------------------------------------------------------------------------
@@ -228,7 +229,7 @@ export class Broker {
     const c = this.config;
     for (const r of snap.sessions) {
       const m = r.meta;
-      const s = new Session(m.clientId, true, m.protocolVersion, m.expiryInterval, m.disconnectedAt, c.maxInflight, c.queueWindow);
+      const s = new Session(m.clientId, true, m.protocolVersion, m.expiryInterval, m.disconnectedAt, c.maxInflight, c.queueWindow, c.queueWindowBytes);
       for (const sub of r.subscriptions) {
         s.subscriptions.set(sub.filter, sub);
         this.tree.add(sub.filter, s, sub);
@@ -237,7 +238,7 @@ export class Broker {
       const q = s.queue;
       for (const stored of r.queueHead) {
         const e = entryFromStored(stored);
-        q.restore(e);
+        if (!q.restore(e)) break; // the memory window is full: the rest is paged in
         if (e.state !== "queued" && e.packetId !== undefined) s.inflight.ids.claim(e.packetId, e);
         if (e.message.id > maxId) maxId = e.message.id;
       }
@@ -589,7 +590,7 @@ export class Broker {
       session.version = p.protocolVersion;
       session.expiryInterval = expiry;
     } else {
-      session = new Session(clientId, persistent, p.protocolVersion, expiry, undefined, c.maxInflight, c.queueWindow);
+      session = new Session(clientId, persistent, p.protocolVersion, expiry, undefined, c.maxInflight, c.queueWindow, c.queueWindowBytes);
       this.sessions.set(clientId, session);
     }
     // [MQTT-3.2.2-1] [MQTT-3.2.2-3] session present is 0 for clean session 1 or a new session.

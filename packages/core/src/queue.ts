@@ -1,7 +1,8 @@
 // One session's outgoing queue: entries in seq order, each queued, sent (awaiting PUBACK/PUBREC) or
 // released (PUBREL sent, awaiting PUBCOMP). Bounded in count and bytes (the overflow policy is the
-// caller's), and, for persistent sessions, bounded in memory: at most `window` entries are held,
-// the rest live only in the store and are paged back with `load`.
+// caller's), and, for persistent sessions, bounded in memory: at most `window` entries and
+// `windowBytes` bytes are held (always at least one entry, and every entry in flight), the rest
+// live only in the store and are paged back with `load`.
 import type { QoS } from "@harbormq/codec";
 import type { StoredMessage, StoredQueueEntry } from "./api.js";
 
@@ -76,10 +77,14 @@ export class SessionQueue {
   /** Entries in memory in state "queued". In-flight entries always precede queued ones (sends go
    *  out in seq order), so the first queued entry is at inMemory - waiting. */
   waiting = 0;
+  /** Bytes (QueueEntry.bytes) of the entries held in memory. */
+  memBytes = 0;
 
   constructor(
     /** Entries kept in memory; Infinity for queues that are not backed by a store. */
     public window: number,
+    /** Bytes of entries kept in memory; Infinity for queues that are not backed by a store. */
+    public windowBytes: number = Infinity,
   ) {}
 
   /** Entries held in memory. */
@@ -108,6 +113,7 @@ export class SessionQueue {
 
   private append(e: QueueEntry): void {
     this.buf.push(e);
+    this.memBytes += e.bytes;
     this.memTailSeq = e.seq;
     if (e.state === "queued") this.waiting++;
   }
@@ -130,14 +136,25 @@ export class SessionQueue {
     return this.count + 1 > maxMessages || this.bytes + bytes > maxBytes;
   }
 
-  /** True when a new entry would go to memory (in order and within the window). */
-  get tailInMemory(): boolean {
-    return this.storeOnly === 0 && this.inMemory < this.window;
+  /** True when one more entry may enter memory: fewer than `window` entries and fewer than
+   *  `windowBytes` bytes held, so memory holds at most windowBytes plus one message (an empty
+   *  memory takes any entry, and a page asked for below half the window always makes progress). */
+  private get hasRoom(): boolean {
+    return this.inMemory < this.window && this.memBytes < this.windowBytes;
   }
 
-  /** Adds an entry restored from the store (queue head), in seq order. */
-  restore(e: QueueEntry): void {
+  /** True when a new entry would go to memory (in order and within the window). */
+  get tailInMemory(): boolean {
+    return this.storeOnly === 0 && this.hasRoom;
+  }
+
+  /** Adds an entry of the restored queue head, in seq order, if the memory window has room (an
+   *  entry in flight always: it must be resent on reconnect). False: it and the rest of the
+   *  head stay in the store, to be paged in. */
+  restore(e: QueueEntry): boolean {
+    if (e.state === "queued" && !this.hasRoom) return false;
     this.append(e);
+    return true;
   }
 
   /** Appends an entry; returns true when it is held in memory, false when it lives only in the store
@@ -145,7 +162,7 @@ export class SessionQueue {
   push(e: QueueEntry): boolean {
     this.count++;
     this.bytes += e.bytes;
-    if (this.storeOnly === 1 && this.inMemory < this.window) {
+    if (this.storeOnly === 1 && this.hasRoom) {
       // storeOnly was 0 before this push
       this.append(e);
       return true;
@@ -190,6 +207,7 @@ export class SessionQueue {
     } else if (this.head >= COMPACT_AT && this.head * 2 >= buf.length) this.compact();
     this.count--;
     this.bytes -= e.bytes;
+    this.memBytes -= e.bytes;
     if (e.state === "queued") this.waiting--;
     return e;
   }
@@ -213,12 +231,19 @@ export class SessionQueue {
 
   /** True when the memory window ran low while more entries wait in the store. */
   needsLoad(): boolean {
-    return this.loading === undefined && this.storeOnly > 0 && this.inMemory <= this.window / 2;
+    return this.loading === undefined && this.storeOnly > 0 && this.inMemory <= this.window / 2 && this.memBytes <= this.windowBytes / 2;
   }
 
-  /** How many entries a page may bring. */
+  /** How many entries a page may bring: the room left in the window, in entries and (at the
+   *  queue's average entry size) in bytes, so that a page of big messages is not read only to be
+   *  dropped. */
   pageSize(): number {
-    return Math.max(1, this.window - this.inMemory);
+    let n = this.window - this.inMemory;
+    if (this.windowBytes !== Infinity && this.count > 0) {
+      const average = Math.max(1, this.bytes / this.count);
+      n = Math.min(n, Math.ceil((this.windowBytes - this.memBytes) / average));
+    }
+    return Math.max(1, n);
   }
 
   /** Merges a page answering `load` (entries after memTailSeq, in seq order); returns how many
@@ -229,10 +254,12 @@ export class SessionQueue {
     for (const s of entries) {
       if (s.seq <= this.memTailSeq) continue; // already held (or removed since)
       if (this.storeOnly === 0) break; // the store gave more than we count: keep our books
-      this.append(entryFromStored(s));
+      const e = entryFromStored(s);
+      if (e.state === "queued" && !this.hasRoom) break; // the rest waits for the next page
+      this.append(e);
       added++;
     }
-    if (added === 0 && this.storeOnly > 0) {
+    if (added === 0 && this.storeOnly > 0 && this.hasRoom) {
       // The store has nothing more although our counters say it has: trust the store.
       this.count = this.inMemory;
       let b = 0;

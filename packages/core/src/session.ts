@@ -46,8 +46,9 @@ export class Session {
     public disconnectedAt: Millis | undefined,
     maxInflight: number,
     queueWindow: number,
+    queueWindowBytes: number,
   ) {
-    this.queue = new SessionQueue(persistent ? queueWindow : Infinity);
+    this.queue = new SessionQueue(persistent ? queueWindow : Infinity, persistent ? queueWindowBytes : Infinity);
     this.inflight = new InflightWindow<QueueEntry>(maxInflight);
   }
 }

@@ -120,6 +120,67 @@ describe("MQTT 3.1.1", () => {
       );
     });
 
+    it("a byte window too: memory holds fewer than windowBytes bytes plus one message, pages in seq order, and drains everything", () => {
+      fc.assert(
+        fc.property(
+          fc.integer({ min: 1, max: 8 }),
+          fc.integer({ min: 1, max: 40 }),
+          fc.array(fc.oneof(fc.integer({ min: 1, max: 20 }), fc.constant("take" as const), fc.constant("load" as const)), { maxLength: 200 }),
+          (window, windowBytes, ops) => {
+            const q = new SessionQueue(window, windowBytes);
+            const sizes = new Map<number, number>();
+            const store: number[] = [];
+            const delivered: number[] = [];
+            const stored = (seq: number): StoredQueueEntry => ({
+              seq, message: msg(seq, "x".repeat(sizes.get(seq)! - 1)), qos: 1, retain: false, state: "queued", packetId: undefined, subscriptionIds: [],
+            });
+            const load = (): void => {
+              if (!q.needsLoad()) return;
+              q.loading = 1;
+              q.merge(store.filter((seq) => seq > q.memTailSeq).slice(0, q.pageSize()).map(stored));
+            };
+            const check = (): void => {
+              const mem = q.mem;
+              expect(mem.length).toBeLessThanOrEqual(window);
+              expect(q.memBytes).toBe(mem.reduce((n, e) => n + e.bytes, 0));
+              // Without its newest entry, memory is under the byte window.
+              if (mem.length > 1) expect(q.memBytes - mem[mem.length - 1]!.bytes).toBeLessThan(windowBytes);
+              expect(q.count).toBe(store.length);
+              expect(mem.map((e) => e.seq)).toEqual(store.slice(0, mem.length));
+            };
+            for (const op of ops) {
+              if (typeof op === "number") {
+                const seq = q.nextSeq();
+                sizes.set(seq, op);
+                store.push(seq);
+                // "t" + payload: QueueEntry.bytes is topic + payload
+                q.push({ ...entry(seq), message: stored(seq).message, bytes: op });
+              } else if (op === "take") {
+                const e = q.takeOldestQueued();
+                if (e !== undefined) {
+                  delivered.push(e.seq);
+                  store.splice(store.indexOf(e.seq), 1);
+                }
+              } else load();
+              check();
+            }
+            // Taking and paging alone drain the whole queue, in order.
+            for (let guard = 0; store.length > 0 && guard < 10_000; guard++) {
+              const e = q.takeOldestQueued();
+              if (e !== undefined) {
+                delivered.push(e.seq);
+                store.splice(store.indexOf(e.seq), 1);
+              } else load();
+              check();
+            }
+            expect(store).toEqual([]);
+            expect(delivered).toEqual([...delivered].sort((a, b) => a - b));
+          },
+        ),
+        { numRuns: 300 },
+      );
+    });
+
     it("drop-oldest never takes an entry in flight; isFull applies both limits", () => {
       const q = new SessionQueue(Infinity);
       const a = entry(q.nextSeq());

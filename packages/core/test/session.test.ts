@@ -366,6 +366,34 @@ describe("MQTT 3.1.1", () => {
       expect(drain(sim, "s")).toEqual(["q1-a", "q1-b"]);
     });
 
+    it("[MQTT-4.6.0-6] queueWindowBytes bounds the memory of an offline queue of big messages, across a restore too, and it drains in order", () => {
+      const sim = offline({ queueWindow: 1000, queueWindowBytes: 2000, maxQueuedMessages: 10_000 });
+      const big = (i: number) => String(i).padStart(4, "0") + "x".repeat(496); // 500 B + topic "t"
+      for (let i = 0; i < 40; i++) sim.publish("p", "t", big(i), 1);
+      const st = sim.broker.sessionStats("s")!;
+      expect(st.queued).toBe(40);
+      expect(st.queuedBytes).toBe(40 * 501);
+      // Fewer than 2000 bytes plus one message: 4 entries of 501 B.
+      expect(st.inMemory).toBe(4);
+      expect(st.inMemoryBytes).toBe(4 * 501);
+      sim.crash();
+      expect(sim.broker.sessionStats("s")).toMatchObject({ queued: 40, inMemory: 4 });
+      sim.connect("s", { clean: false });
+      let most = 0;
+      const got: string[] = [];
+      for (let round = 0; round < 1000; round++) {
+        const batch = sim.take("s").filter((p): p is PublishPacket => p.type === "publish");
+        if (batch.length === 0) break;
+        for (const p of batch) {
+          got.push(dec(p.payload).slice(0, 4));
+          sim.send("s", ack("puback", p.packetId!));
+        }
+        most = Math.max(most, sim.broker.sessionStats("s")!.inMemoryBytes);
+      }
+      expect(got).toEqual(Array.from({ length: 40 }, (_, i) => String(i).padStart(4, "0")));
+      expect(most).toBeLessThan(2000 + 501);
+    });
+
     it("new messages arriving while the backlog is paged out keep their order", () => {
       const sim = offline({ queueWindow: 3, maxInflight: 1 });
       for (let i = 0; i < 8; i++) sim.publish("p", "t", String(i), 1);
