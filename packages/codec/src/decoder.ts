@@ -39,23 +39,34 @@ const NOTHING = new Uint8Array(0);
 /** Before the first CONNECT a packet of another type is decoded as 3.1.1 (the core rejects it). */
 const DEFAULT_VERSION: ProtocolVersion = 4;
 
+// Per-connection memory (issue 7: a broker holds thousands of idle connections): a decoder gets
+// its own Reader, whose topic cache is the only state a parse keeps across packets, on its first
+// PUBLISH; other packets are parsed with this shared one (a parse runs to completion
+// synchronously, and the Reader is reset after it, so no two decoders ever use it at once).
+const sharedReader = new Reader(NOTHING, 0, 0);
+/** The decoder whose CONNECT is being parsed, for `learnConnectVersion` (one function for every
+ *  decoder rather than a closure each). */
+let learner: Decoder | undefined;
+function learnConnectVersion(v: ProtocolVersion): void {
+  if (learner !== undefined && learner.version === undefined) learner.version = v;
+}
+
 export class Decoder {
   /** Known protocol version: given in options, or learned from the first CONNECT. Settable. */
   version: ProtocolVersion | undefined;
   private readonly maxPacketSize: number;
-  /** Pending chunks; chunks[head] is consumed up to `offset`. */
-  private chunks: Uint8Array[] = [];
-  private head = 0;
+  /** Pending chunks; chunks[head] is consumed up to `offset`. Starts as one consumed slot (head
+   *  1), so the first chunk reuses it without growing the array. */
+  private chunks: Uint8Array[] = [NOTHING];
+  private head = 1;
   private offset = 0;
   private total = 0;
   /** Length of the packet being assembled (fixed header included), or -1 before its header is read. */
   private packetLength = -1;
   private headerLength = 0;
   private error: DecodeError | undefined = undefined;
-  private readonly reader = new Reader(NOTHING, 0, 0);
-  private readonly learnVersion = (v: ProtocolVersion): void => {
-    if (this.version === undefined) this.version = v;
-  };
+  /** This stream's Reader (and topic cache), made on its first PUBLISH. */
+  private reader: Reader | undefined = undefined;
 
   constructor(options: DecoderOptions = {}) {
     this.version = options.version;
@@ -97,7 +108,9 @@ export class Decoder {
       this.head = 0;
       this.offset = 0;
       this.total = 0;
-      this.reader.buf = NOTHING;
+      sharedReader.buf = NOTHING;
+      if (this.reader !== undefined) this.reader.buf = NOTHING;
+      learner = undefined;
       return error;
     }
   }
@@ -176,7 +189,7 @@ export class Decoder {
       this.chunks.splice(0, this.head);
       this.head = 0;
     }
-    const r = this.reader;
+    const r = buf[start]! >> 4 === 3 ? (this.reader ??= new Reader(NOTHING, 0, 0)) : sharedReader;
     r.buf = buf;
     r.pos = start + this.headerLength;
     r.end = start + length;
@@ -198,7 +211,12 @@ export class Decoder {
       case 1:
         // the version is known from the protocol level on, even if the rest of the CONNECT is
         // malformed: the server can then answer in the client's format
-        return parseConnect(r, this.learnVersion);
+        learner = this;
+        try {
+          return parseConnect(r, learnConnectVersion);
+        } finally {
+          learner = undefined;
+        }
       case 2:
         return parseConnack(r, version);
       case 3:
