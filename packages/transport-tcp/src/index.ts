@@ -28,69 +28,123 @@ export interface TlsTransportOptions extends TcpTransportOptions {
   readonly rejectUnauthorized?: boolean;
 }
 
+/** The SocketDuplex of a socket, so the socket's listeners can be shared functions. */
+const kDuplex = Symbol("harbormq.duplex");
+type OwnedSocket = net.Socket & { [kDuplex]?: SocketDuplex };
+
+// One function per event for every socket (`this` is the socket), rather than closures per
+// connection: an idle connection's memory is mostly such small objects (issue 7).
+function onSocketError(this: OwnedSocket, err: Error): void {
+  const d = this[kDuplex];
+  if (d !== undefined) d.error ??= err;
+}
+function onSocketClose(this: OwnedSocket): void {
+  this[kDuplex]?.handleClose();
+}
+function onSocketDrain(this: OwnedSocket): void {
+  this[kDuplex]?.handleDrain();
+}
+
+/** A net.Socket (or tls.TLSSocket) as the driver's Duplex: one object with prototype methods. */
+class SocketDuplex implements Duplex {
+  readonly remote: string;
+  error: Error | undefined = undefined;
+  private closed = false;
+  private needDrain = false;
+  /** The 'drain' listener is attached on the first write that fills the socket's buffer. */
+  private drainAttached = false;
+  /** The driver registers one close listener; further ones (rare) go to `moreCloseListeners`. */
+  private closeListener: ((error?: Error) => void) | undefined = undefined;
+  private moreCloseListeners: ((error?: Error) => void)[] | undefined = undefined;
+  private drainListener: (() => void) | undefined = undefined;
+
+  constructor(
+    private readonly socket: OwnedSocket,
+    private readonly closeTimeout: number,
+  ) {
+    this.remote =
+      socket.remoteFamily === "IPv6"
+        ? `[${socket.remoteAddress ?? "?"}]:${socket.remotePort ?? 0}`
+        : `${socket.remoteAddress ?? "?"}:${socket.remotePort ?? 0}`;
+    socket.setNoDelay(true); // a no-op for servers created with noDelay
+    socket[kDuplex] = this;
+    socket.on("error", onSocketError);
+    socket.on("close", onSocketClose);
+  }
+
+  /** The socket closed (called by its 'close' listener). */
+  handleClose(): void {
+    if (this.closed) return;
+    this.closed = true;
+    const first = this.closeListener;
+    const more = this.moreCloseListeners;
+    this.closeListener = undefined;
+    this.moreCloseListeners = undefined;
+    first?.(this.error);
+    if (more !== undefined) for (const listener of more) listener(this.error);
+  }
+
+  /** The socket's buffer drained (called by its 'drain' listener). */
+  handleDrain(): void {
+    if (!this.needDrain) return;
+    this.needDrain = false;
+    this.drainListener?.();
+  }
+
+  write(bytes: Uint8Array): boolean {
+    const socket = this.socket;
+    if (this.closed || socket.writableEnded || socket.destroyed) return false;
+    const ok = socket.write(bytes);
+    if (!ok) {
+      this.needDrain = true;
+      if (!this.drainAttached) {
+        this.drainAttached = true;
+        socket.on("drain", onSocketDrain);
+      }
+    }
+    return ok;
+  }
+
+  close(): void {
+    const socket = this.socket;
+    if (this.closed || socket.writableEnded) return;
+    // Flush and send FIN; do not wait forever for a peer that neither reads nor closes.
+    socket.end(() => socket.destroy());
+    const timer = setTimeout(() => socket.destroy(), this.closeTimeout);
+    timer.unref();
+    socket.once("close", () => clearTimeout(timer));
+  }
+
+  destroy(): void {
+    this.socket.destroy();
+  }
+
+  pause(): void {
+    this.socket.pause();
+  }
+
+  resume(): void {
+    this.socket.resume();
+  }
+
+  onData(listener: (chunk: Uint8Array) => void): void {
+    this.socket.on("data", listener);
+  }
+
+  onClose(listener: (error?: Error) => void): void {
+    if (this.closed) queueMicrotask(() => listener(this.error));
+    else if (this.closeListener === undefined) this.closeListener = listener;
+    else (this.moreCloseListeners ??= []).push(listener);
+  }
+
+  onDrain(listener: () => void): void {
+    this.drainListener = listener;
+  }
+}
+
 /** Wraps a connected net.Socket (or tls.TLSSocket) as a Duplex. Also used by tests for the client end. */
 export function socketDuplex(socket: net.Socket, options: { closeTimeout?: number } = {}): Duplex {
-  const closeTimeout = options.closeTimeout ?? 5000;
-  const remote =
-    socket.remoteFamily === "IPv6"
-      ? `[${socket.remoteAddress ?? "?"}]:${socket.remotePort ?? 0}`
-      : `${socket.remoteAddress ?? "?"}:${socket.remotePort ?? 0}`;
-  let error: Error | undefined;
-  let closed = false;
-  let needDrain = false;
-  let closeListeners: ((error?: Error) => void)[] = [];
-  let drainListener: (() => void) | undefined;
-  socket.setNoDelay(true);
-  socket.on("error", (err) => {
-    error ??= err;
-  });
-  socket.on("close", () => {
-    closed = true;
-    const listeners = closeListeners;
-    closeListeners = [];
-    for (const listener of listeners) listener(error);
-  });
-  socket.on("drain", () => {
-    if (!needDrain) return;
-    needDrain = false;
-    drainListener?.();
-  });
-  return {
-    remote,
-    write(bytes) {
-      if (closed || socket.writableEnded || socket.destroyed) return false;
-      const ok = socket.write(bytes);
-      if (!ok) needDrain = true;
-      return ok;
-    },
-    close() {
-      if (closed || socket.writableEnded) return;
-      // Flush and send FIN; do not wait forever for a peer that neither reads nor closes.
-      socket.end(() => socket.destroy());
-      const timer = setTimeout(() => socket.destroy(), closeTimeout);
-      timer.unref();
-      socket.once("close", () => clearTimeout(timer));
-    },
-    destroy() {
-      socket.destroy();
-    },
-    pause() {
-      socket.pause();
-    },
-    resume() {
-      socket.resume();
-    },
-    onData(listener) {
-      socket.on("data", listener);
-    },
-    onClose(listener) {
-      if (closed) queueMicrotask(() => listener(error));
-      else closeListeners.push(listener);
-    },
-    onDrain(listener) {
-      drainListener = listener;
-    },
-  };
+  return new SocketDuplex(socket, options.closeTimeout ?? 5000);
 }
 
 function serverTransport(

@@ -74,3 +74,30 @@ describe("tcp listener", () => {
     }
   });
 });
+
+describe("socket duplex", () => {
+  it("fires every onClose listener once, those added before the close and one added after", async () => {
+    const t = local();
+    let accept: (d: Duplex) => void = () => {};
+    const accepted = new Promise<Duplex>((resolve) => (accept = resolve));
+    await t.listen((d) => accept(d));
+    const client = await connectTcp(t);
+    const server = await accepted;
+    try {
+      const calls: string[] = [];
+      server.onClose(() => calls.push("first"));
+      server.onClose(() => calls.push("second"));
+      server.onClose(() => calls.push("third"));
+      const closed = new Promise<void>((resolve) => server.onClose(() => resolve()));
+      client.close();
+      await closed;
+      const late = new Promise<void>((resolve) => server.onClose(() => (calls.push("late"), resolve())));
+      await late;
+      await new Promise((r) => setTimeout(r, 20));
+      expect(calls).toEqual(["first", "second", "third", "late"]);
+    } finally {
+      client.destroy?.();
+      await t.close();
+    }
+  });
+});
