@@ -89,15 +89,16 @@ export function drainCheck(n) {
   return c;
 }
 
-/** Resolves when done(); rejects with Incorrect when progress() stops moving for idleMs, with
- *  Timeout after timeoutMs. */
-function until(done, progress, what, { idleMs, timeoutMs }) {
+/** Resolves when done(); rejects with Incorrect when progress() stops moving for idleMs or the
+ *  client's connection closes, with Timeout after timeoutMs. */
+function until(done, progress, what, { idleMs, timeoutMs, client }) {
   return new Promise((resolve, reject) => {
     const start = performance.now();
     let last = progress();
     let lastAt = start;
     const check = () => {
       if (done()) return resolve();
+      if (client?.closed) return reject(new Incorrect(`connection closed by the broker ${what()}`));
       const now = performance.now();
       const p = progress();
       if (p !== last) {
@@ -163,7 +164,7 @@ export async function measureQueue({ port, pid }, { messages: n, window = 100, i
   const cpu0 = cpuSeconds(pid);
   const tq = performance.now();
   pump();
-  await until(() => acked >= n, () => acked, () => `while enqueueing: ${acked.toLocaleString("en")} of ${n.toLocaleString("en")} acknowledged`, { idleMs, timeoutMs });
+  await until(() => acked >= n, () => acked, () => `while enqueueing: ${acked.toLocaleString("en")} of ${n.toLocaleString("en")} acknowledged`, { idleMs, timeoutMs, client: pub });
   const enqueueSeconds = (lastAckAt - tq) / 1000;
   const cpu1 = cpuSeconds(pid);
   await pub.disconnect();
@@ -188,7 +189,7 @@ export async function measureQueue({ port, pid }, { messages: n, window = 100, i
   t0 ??= performance.now();
   if (!s2.sessionPresent) throw new Incorrect("session not present on reconnect");
   try {
-    await until(() => check.unique >= n, () => check.received, () => `while draining: ${check.unique.toLocaleString("en")} of ${n.toLocaleString("en")} received`, { idleMs, timeoutMs });
+    await until(() => check.unique >= n, () => check.received, () => `while draining: ${check.unique.toLocaleString("en")} of ${n.toLocaleString("en")} received`, { idleMs, timeoutMs, client: s2 });
   } catch (e) {
     if (e instanceof Timeout) e.partial = partial;
     throw e;
@@ -213,6 +214,21 @@ export async function measureQueue({ port, pid }, { messages: n, window = 100, i
   };
 }
 
+/** Whether the broker process is still alive, and the tail of its log (warnings and errors). */
+function brokerState(broker) {
+  let alive = true;
+  try {
+    process.kill(broker.pid, 0);
+  } catch {
+    alive = false;
+  }
+  let log = "";
+  try {
+    log = readFileSync(path.join(broker.dir, "broker.log"), "utf8").trim().split("\n").slice(-3).join(" / ").slice(0, 400);
+  } catch {}
+  return `${alive ? "" : " (the broker process has exited)"}${log ? ` [broker log: ${log}]` : ""}`;
+}
+
 const median = (xs) => {
   const s = [...xs].sort((a, b) => a - b);
   const k = s.length;
@@ -222,6 +238,7 @@ const median = (xs) => {
 /** Summary of one broker at one size: a metric gets a median only if every repetition has it. */
 export function summarise(broker, size, runs) {
   const pick = (key) => {
+    if (runs.length === 0) return { status: "error", message: "no repetitions" };
     const err = runs.find((r) => r.error !== undefined && r[key] === undefined);
     if (err !== undefined) return { status: err.timeout ? "timeout" : "error", message: err.error };
     return { status: "ok", median: median(runs.map((r) => r[key])) };
@@ -234,11 +251,12 @@ export function summarise(broker, size, runs) {
     enqueue: pick("enqueue"),
     drain: pick("drain"),
     duplicates: ok.reduce((a, r) => a + r.duplicates, 0),
-    peakRss: median(ok.map((r) => r.peakRss).filter((x) => x !== undefined)),
+    // a repetition that failed still tells how much memory the broker had reached
+    peakRss: median(runs.map((r) => r.peakRss).filter((x) => x !== undefined)),
   };
 }
 
-const fmtRate = (m) => (m.status === "ok" ? Math.round(m.median).toLocaleString("en") : m.status === "timeout" ? "timeout" : `**error**: ${m.message.replace(/\|/g, "/").slice(0, 120)}`);
+const fmtRate = (m) => (m.status === "ok" ? Math.round(m.median).toLocaleString("en") : `**${m.status}**: ${m.message.replace(/\|/g, "/").slice(0, 160)}`);
 const fmtMB = (b) => (b === undefined ? "-" : `${Math.round(b / 1048576)} MB`);
 const ratio = (a, b) => (a?.status === "ok" && b?.status === "ok" && b.median > 0 ? `${(a.median / b.median).toFixed(2)}x` : "-");
 
@@ -340,7 +358,8 @@ export function writeDocs(run, docPath) {
       delete sources[size];
       continue;
     }
-    const e = bySource.get(file) ?? { ...r, sizes: [] };
+    // summaries are recomputed from the repetitions, so a run keeps up with the report's rules
+    const e = bySource.get(file) ?? { ...r, sizes: [], results: r.results.map((x) => summarise(x.broker, x.size, x.runs)) };
     e.sizes.push(Number(size));
     bySource.set(file, e);
   }
@@ -434,6 +453,7 @@ async function main(argv) {
           const timeout = e instanceof Timeout;
           const peakRss = broker ? procStatus(broker.pid, "VmHWM") : undefined;
           res = { ...(e.partial ?? {}), error: e instanceof Incorrect || timeout ? e.message : `failed: ${e.message}`, timeout, peakRss };
+          if (broker) res.error += brokerState(broker);
           console.log(`${size.toLocaleString("en").padStart(9)} ${name.padEnd(16)} rep ${r + 1}: ${timeout ? "TIMEOUT" : "ERROR"} ${res.error}${res.enqueue ? ` (enqueue ${Math.round(res.enqueue).toLocaleString("en")} msg/s)` : ""}`);
         } finally {
           Client.destroyAll();

@@ -64,7 +64,7 @@ describe("report", () => {
     const { markdown } = await import("./run.mjs");
     const md = markdown([run("x.json")]);
     expect(md).toContain("| harbormq (SQLite) / Mosquitto | 0.50x | 4.00x |");
-    expect(md).toContain("| Aedes | 0 | timeout | 0 | 50 MB |");
+    expect(md).toContain("| Aedes | 0 | **timeout**: timeout after 120 s | 0 | 50 MB |");
     expect(md).toContain("| harbormq (SQLite) / Aedes | - | - |");
     expect(md).toContain("4.00x, **met**");
   });
