@@ -593,6 +593,8 @@ export class Broker {
       session = new Session(clientId, persistent, p.protocolVersion, expiry, undefined, c.maxInflight, c.queueWindow, c.queueWindowBytes);
       this.sessions.set(clientId, session);
     }
+    // [MQTT-3.3.4-9] an MQTT 5 client bounds what may await its acknowledgement.
+    session.inflight.max = p.protocolVersion === 5 ? Math.min(c.maxInflight, p.properties.receiveMaximum ?? 65_535) : c.maxInflight;
     // [MQTT-3.2.2-1] [MQTT-3.2.2-3] session present is 0 for clean session 1 or a new session.
     session.conn = conn;
     session.gen++;
@@ -613,13 +615,22 @@ export class Broker {
   }
 
   /** [MQTT-4.4.0-1] on reconnect, in-flight PUBLISHes go again with DUP=1 and their packet id,
-   *  PUBRELs go again, in seq order; then the queue continues. */
+   *  PUBRELs go again, in seq order; then the queue continues. [MQTT-3.3.4-9] PUBLISHes beyond
+   *  the client's Receive Maximum (released messages count too) wait for room (pump). */
   private resume(session: Session, conn: Connection): void {
     const q = session.queue;
+    const w = session.inflight;
+    w.deferred = undefined;
+    let room = w.max;
+    for (let i = 0; i < q.inMemory; i++) if (q.at(i)!.state === "released") room--;
     for (let i = 0; i < q.inMemory; i++) {
       const e = q.at(i)!;
-      if (e.state === "sent") this.sendPublish(conn, e, true);
-      else if (e.state === "released") this.send(conn, P.pubrel(e.packetId!));
+      if (e.state === "sent") {
+        if (room > 0) {
+          this.sendPublish(conn, e, true);
+          room--;
+        } else (w.deferred ??= new Set()).add(e);
+      } else if (e.state === "released") this.send(conn, P.pubrel(e.packetId!));
     }
     this.pump(session);
   }
@@ -718,10 +729,12 @@ export class Broker {
     for (let i = q.inMemory - added; i < q.inMemory; i++) {
       const e = q.at(i)!;
       if (e.state === "queued" || e.packetId === undefined) continue;
+      const room = s.inflight.canResend;
       s.inflight.ids.claim(e.packetId, e);
       if (s.conn === undefined) continue;
-      if (e.state === "sent") this.sendPublish(s.conn, e, true);
-      else this.send(s.conn, P.pubrel(e.packetId));
+      if (e.state === "released") this.send(s.conn, P.pubrel(e.packetId));
+      else if (room) this.sendPublish(s.conn, e, true);
+      else (s.inflight.deferred ??= new Set()).add(e);
     }
     this.pump(s);
   }
@@ -881,6 +894,7 @@ export class Broker {
     if (e.state === "sent") {
       // [MQTT-4.3.3-1] after PUBREC the message is not sent again, only PUBREL.
       e.state = "released";
+      session.inflight.deferred?.delete(e); // received on an earlier connection: no resend now
       if (e.persisted) this.write({ op: "queue-update", clientId: session.clientId, seq: e.seq, state: "released", packetId: id });
     }
     this.send(conn, P.pubrel(id)); // [MQTT-2.3.1-6]
@@ -895,6 +909,8 @@ export class Broker {
 
   private complete(session: Session, id: number, e: QueueEntry): void {
     session.inflight.ids.release(id);
+    // A PUBACK for a message sent on an earlier connection whose resend was still deferred.
+    session.inflight.deferred?.delete(e);
     session.queue.remove(e);
     if (e.persisted) this.write({ op: "queue-delete", clientId: session.clientId, seq: e.seq });
     this.pump(session);
@@ -1140,6 +1156,16 @@ export class Broker {
     const conn = s.conn;
     if (conn === undefined) return;
     const q = s.queue;
+    const w = s.inflight;
+    if (w.deferred !== undefined) {
+      // Deferred resends first, in seq order, as the window frees up.
+      for (let k = 0; k < q.inMemory && w.deferred.size > 0 && w.canResend; k++) {
+        const e = q.at(k)!;
+        if (w.deferred.delete(e)) this.sendPublish(conn, e, true);
+      }
+      if (w.deferred.size > 0) return;
+      w.deferred = undefined;
+    }
     let i = q.firstQueued();
     while (i >= 0 && i < q.inMemory) {
       const e = q.at(i)!;

@@ -50,11 +50,22 @@ export class PacketIds<T> {
 /** The in-flight window: how many QoS 1/2 messages may await acknowledgement at once. */
 export class InflightWindow<T> {
   readonly ids = new PacketIds<T>();
-  constructor(readonly max: number) {}
+  /** In-flight messages whose resend after a reconnect waits for room: an MQTT 5 client may
+   *  reconnect with a Receive Maximum below what was in flight ([MQTT-3.3.4-9]). Usually empty. */
+  deferred: Set<T> | undefined = undefined;
+  constructor(
+    /** The current limit: config.maxInflight, lowered to an MQTT 5 client's Receive Maximum. */
+    public max: number,
+  ) {}
 
   /** True when another message may be sent now. */
   get hasRoom(): boolean {
     return this.ids.size < this.max && this.ids.size < 65_535;
+  }
+
+  /** True when a deferred resend may go now: fewer than `max` messages on the wire. */
+  get canResend(): boolean {
+    return this.ids.size - (this.deferred?.size ?? 0) < this.max;
   }
 
   get size(): number {

@@ -37,6 +37,8 @@ export interface ConnectOptions {
   protocolName?: string;
   username?: string;
   sessionExpiry?: number;
+  /** MQTT 5 Receive Maximum. */
+  receiveMaximum?: number;
 }
 
 export function connectPacket(name: string, o: ConnectOptions = {}): ConnectPacket {
@@ -55,7 +57,10 @@ export function connectPacket(name: string, o: ConnectOptions = {}): ConnectPack
     will,
     username: o.username,
     password: undefined,
-    properties: o.sessionExpiry !== undefined ? { sessionExpiryInterval: o.sessionExpiry } : {},
+    properties: {
+      ...(o.sessionExpiry !== undefined && { sessionExpiryInterval: o.sessionExpiry }),
+      ...(o.receiveMaximum !== undefined && { receiveMaximum: o.receiveMaximum }),
+    },
   };
 }
 
