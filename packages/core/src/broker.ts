@@ -410,7 +410,7 @@ export class Broker {
         this.onPuback(conn, packet.packetId);
         return;
       case "pubrec":
-        this.onPubrec(conn, packet.packetId);
+        this.onPubrec(conn, packet.packetId, packet.reasonCode);
         return;
       case "pubrel":
         this.onPubrel(conn, packet.packetId);
@@ -887,10 +887,16 @@ export class Broker {
     this.complete(session, id, e);
   }
 
-  private onPubrec(conn: Connection, id: number): void {
+  private onPubrec(conn: Connection, id: number, reasonCode: number): void {
     const session = conn.session!;
     const e = session.inflight.ids.get(id);
     if (e === undefined || e.qos !== 2) return;
+    if (reasonCode >= 0x80 && e.state === "sent") {
+      // [MQTT-4.3.3-4] only a PUBREC below 0x80 gets a PUBREL: the client refused the message,
+      // which ends its flow (its packet id is free again, [MQTT-4.3.3-9]).
+      this.complete(session, id, e);
+      return;
+    }
     if (e.state === "sent") {
       // [MQTT-4.3.3-1] after PUBREC the message is not sent again, only PUBREL.
       e.state = "released";

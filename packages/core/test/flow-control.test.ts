@@ -102,4 +102,21 @@ describe("MQTT 5.0 flow control (Receive Maximum)", () => {
     sim.send("s", ack("puback", first[5]!.packetId!));
     expect(sim.broker.sessionStats("s")).toMatchObject({ inflight: 0, queued: 0 });
   });
+
+  it("[MQTT-4.3.3-4] [MQTT-4.3.3-9] a PUBREC of 0x80 or more ends the QoS 2 flow: no PUBREL, the message is done, the window moves on", () => {
+    const sim = new Sim({ maxInflight: 1 });
+    sim.connect("s", { version: 5, clean: false, sessionExpiry: 600 });
+    sim.subscribe("s", [["t", 2]]);
+    sim.take("s");
+    sim.connect("p");
+    sim.publish("p", "t", "refused", 2, { packetId: 1 });
+    sim.publish("p", "t", "next", 2, { packetId: 2 });
+    const [first] = publishes(sim, "s");
+    expect(dec(first!.payload)).toBe("refused");
+    sim.send("s", { ...ack("pubrec", first!.packetId!), reasonCode: 0x80 });
+    const after = sim.take("s");
+    expect(after.some((p) => p.type === "pubrel")).toBe(false);
+    expect(after.filter((p): p is PublishPacket => p.type === "publish").map((p) => dec(p.payload))).toEqual(["next"]);
+    expect(sim.broker.sessionStats("s")).toMatchObject({ inflight: 1, queued: 1 });
+  });
 });
