@@ -100,4 +100,28 @@ describe("socket duplex", () => {
       await t.close();
     }
   });
+
+  it("close() destroys a socket whose peer neither reads nor closes once closeTimeout has passed", async () => {
+    const t = tcpTransport({ host: "127.0.0.1", port: 0, closeTimeout: 150 });
+    let accept: (d: Duplex) => void = () => {};
+    const accepted = new Promise<Duplex>((resolve) => (accept = resolve));
+    await t.listen((d) => accept(d));
+    const client = net.connect(t.address()!.port, "127.0.0.1");
+    client.on("error", () => {});
+    client.pause(); // never reads: the server's buffered bytes cannot flush
+    const server = await accepted;
+    try {
+      const closed = new Promise<number>((resolve) => server.onClose(() => resolve(performance.now())));
+      const chunk = new Uint8Array(1024 * 1024);
+      for (let i = 0; i < 32 && server.write(chunk); i++);
+      expect(server.write(chunk)).toBe(false);
+      const t0 = performance.now();
+      server.close();
+      // never closing at all fails by the test's timeout
+      expect((await closed) - t0).toBeGreaterThanOrEqual(140);
+    } finally {
+      client.destroy();
+      await t.close();
+    }
+  });
 });
