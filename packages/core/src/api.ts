@@ -191,10 +191,11 @@ export interface BrokerConfig {
   readonly overflowPolicy: OverflowPolicy;
   /** Queue QoS 0 messages for offline persistent sessions. */
   readonly queueQos0: boolean;
-  /** Entries of one session's queue kept in memory; the rest is paged with `load`. */
+  /** Queued entries of one session kept in memory (besides those in flight, which always are);
+   *  the rest is paged with `load`. */
   readonly queueWindow: number;
-  /** Bytes (payload + topic) of one session's queue kept in memory, beyond which the rest is
-   *  paged too; memory may exceed it by one message. Entries in flight are always in memory. */
+  /** Bytes (payload + topic) of one session's queued entries kept in memory, beyond which the
+   *  rest is paged too; they may exceed it by one message. */
   readonly queueWindowBytes: number;
   /** Seconds an MQTT 3.x persistent session lives after disconnect; 0xFFFFFFFF = forever. */
   readonly persistentSessionExpiry: number;

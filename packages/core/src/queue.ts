@@ -1,8 +1,8 @@
 // One session's outgoing queue: entries in seq order, each queued, sent (awaiting PUBACK/PUBREC) or
 // released (PUBREL sent, awaiting PUBCOMP). Bounded in count and bytes (the overflow policy is the
-// caller's), and, for persistent sessions, bounded in memory: at most `window` entries and
-// `windowBytes` bytes are held (always at least one entry, and every entry in flight), the rest
-// live only in the store and are paged back with `load`.
+// caller's), and, for persistent sessions, bounded in memory: besides the entries in flight
+// (bounded by the in-flight window), at most `window` queued entries and `windowBytes` bytes of
+// them are held, the rest live only in the store and are paged back with `load`.
 import type { QoS } from "@harbormq/codec";
 import type { StoredMessage, StoredQueueEntry } from "./api.js";
 
@@ -77,13 +77,14 @@ export class SessionQueue {
   /** Entries in memory in state "queued". In-flight entries always precede queued ones (sends go
    *  out in seq order), so the first queued entry is at inMemory - waiting. */
   waiting = 0;
-  /** Bytes (QueueEntry.bytes) of the entries held in memory. */
+  /** Bytes (QueueEntry.bytes) of the entries held in memory, and of the queued ones among them. */
   memBytes = 0;
+  waitingBytes = 0;
 
   constructor(
-    /** Entries kept in memory; Infinity for queues that are not backed by a store. */
+    /** Queued entries kept in memory; Infinity for queues that are not backed by a store. */
     public window: number,
-    /** Bytes of entries kept in memory; Infinity for queues that are not backed by a store. */
+    /** Bytes of queued entries kept in memory; Infinity for queues not backed by a store. */
     public windowBytes: number = Infinity,
   ) {}
 
@@ -115,7 +116,10 @@ export class SessionQueue {
     this.buf.push(e);
     this.memBytes += e.bytes;
     this.memTailSeq = e.seq;
-    if (e.state === "queued") this.waiting++;
+    if (e.state === "queued") {
+      this.waiting++;
+      this.waitingBytes += e.bytes;
+    }
   }
 
   /** Entries that live only in the store. */
@@ -136,11 +140,13 @@ export class SessionQueue {
     return this.count + 1 > maxMessages || this.bytes + bytes > maxBytes;
   }
 
-  /** True when one more entry may enter memory: fewer than `window` entries and fewer than
-   *  `windowBytes` bytes held, so memory holds at most windowBytes plus one message (an empty
-   *  memory takes any entry, and a page asked for below half the window always makes progress). */
+  /** True when one more queued entry may enter memory: fewer than `window` queued entries and
+   *  fewer than `windowBytes` bytes of them held, so they take at most windowBytes plus one
+   *  message (a page asked for below half the window always makes progress). Entries in flight do
+   *  not count: they are bounded by the in-flight window, and the queued ones behind them stay in
+   *  memory for drop-oldest to find. */
   private get hasRoom(): boolean {
-    return this.inMemory < this.window && this.memBytes < this.windowBytes;
+    return this.waiting < this.window && this.waitingBytes < this.windowBytes;
   }
 
   /** True when a new entry would go to memory (in order and within the window). */
@@ -182,7 +188,10 @@ export class SessionQueue {
 
   /** A queued entry goes in flight. */
   markSent(e: QueueEntry, packetId: number): void {
-    if (e.state === "queued") this.waiting--;
+    if (e.state === "queued") {
+      this.waiting--;
+      this.waitingBytes -= e.bytes;
+    }
     e.state = "sent";
     e.packetId = packetId;
   }
@@ -208,7 +217,10 @@ export class SessionQueue {
     this.count--;
     this.bytes -= e.bytes;
     this.memBytes -= e.bytes;
-    if (e.state === "queued") this.waiting--;
+    if (e.state === "queued") {
+      this.waiting--;
+      this.waitingBytes -= e.bytes;
+    }
     return e;
   }
 
@@ -231,17 +243,17 @@ export class SessionQueue {
 
   /** True when the memory window ran low while more entries wait in the store. */
   needsLoad(): boolean {
-    return this.loading === undefined && this.storeOnly > 0 && this.inMemory <= this.window / 2 && this.memBytes <= this.windowBytes / 2;
+    return this.loading === undefined && this.storeOnly > 0 && this.waiting <= this.window / 2 && this.waitingBytes <= this.windowBytes / 2;
   }
 
   /** How many entries a page may bring: the room left in the window, in entries and (at the
    *  queue's average entry size) in bytes, so that a page of big messages is not read only to be
    *  dropped. */
   pageSize(): number {
-    let n = this.window - this.inMemory;
+    let n = this.window - this.waiting;
     if (this.windowBytes !== Infinity && this.count > 0) {
       const average = Math.max(1, this.bytes / this.count);
-      n = Math.min(n, Math.ceil((this.windowBytes - this.memBytes) / average));
+      n = Math.min(n, Math.ceil((this.windowBytes - this.waitingBytes) / average));
     }
     return Math.max(1, n);
   }

@@ -330,7 +330,9 @@ describe("MQTT 3.1.1", () => {
       Object.assign(sim.config, { queueWindow: 2 }); // the next process runs with a smaller window
       sim.crash();
       sim.connect("s", { clean: false });
-      expect(sim.broker.sessionStats("s")).toMatchObject({ queued: 7, inflight: 2 }); // head of 2
+      // The head of 2 is restored; the other in-flight entries are paged in at once (entries in
+      // flight do not count against the window) and resent too.
+      expect(sim.broker.sessionStats("s")).toMatchObject({ queued: 7, inflight: 5 });
       // Acknowledge nothing yet: the head goes again, then the rest of the in-flight entries as
       // soon as memory has room for the next page.
       const again: PublishPacket[] = [];
@@ -367,7 +369,7 @@ describe("MQTT 3.1.1", () => {
     });
 
     it("[MQTT-4.6.0-6] queueWindowBytes bounds the memory of an offline queue of big messages, across a restore too, and it drains in order", () => {
-      const sim = offline({ queueWindow: 1000, queueWindowBytes: 2000, maxQueuedMessages: 10_000 });
+      const sim = offline({ queueWindow: 1000, queueWindowBytes: 2000, maxQueuedMessages: 10_000, maxInflight: 2 });
       const big = (i: number) => String(i).padStart(4, "0") + "x".repeat(496); // 500 B + topic "t"
       for (let i = 0; i < 40; i++) sim.publish("p", "t", big(i), 1);
       const st = sim.broker.sessionStats("s")!;
@@ -391,7 +393,21 @@ describe("MQTT 3.1.1", () => {
         most = Math.max(most, sim.broker.sessionStats("s")!.inMemoryBytes);
       }
       expect(got).toEqual(Array.from({ length: 40 }, (_, i) => String(i).padStart(4, "0")));
-      expect(most).toBeLessThan(2000 + 501);
+      // Queued entries under 2000 bytes plus one message, and the two in flight.
+      expect(most).toBeLessThanOrEqual(2000 + 501 + 2 * 501);
+    });
+
+    it("drop-oldest with a paged-out backlog drops the oldest queued message, not the new one", () => {
+      const sim = offline({ queueWindow: 2, maxInflight: 2, maxQueuedMessages: 6, overflowPolicy: "drop-oldest" });
+      for (let i = 1; i <= 6; i++) sim.publish("p", "t", String(i), 1);
+      sim.connect("s", { clean: false });
+      const sent = sim.take("s").filter((p): p is PublishPacket => p.type === "publish");
+      expect(sent.map((p) => dec(p.payload))).toEqual(["1", "2"]);
+      // Full (6): "7" evicts the oldest message not in flight, "3".
+      sim.publish("p", "t", "7", 1);
+      expect(sim.eventsOf("message-dropped").map((e) => e.reason)).toEqual(["queue-full"]);
+      for (const p of sent) sim.send("s", ack("puback", p.packetId!));
+      expect(drain(sim, "s")).toEqual(["4", "5", "6", "7"]);
     });
 
     it("new messages arriving while the backlog is paged out keep their order", () => {
