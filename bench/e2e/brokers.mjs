@@ -26,6 +26,14 @@ export const NODE = (() => {
   return process.execPath;
 })();
 
+/** The Node flags the `harbormq` bin runs with (its shebang, `#!/usr/bin/env -S node FLAGS`),
+ *  so the benchmark starts the broker as it ships. */
+export function binNodeFlags() {
+  const first = readFileSync(path.join(root, "packages/cli/dist/main.js"), "utf8").split("\n", 1)[0] ?? "";
+  const m = /^#!\/usr\/bin\/env -S node(.*)$/.exec(first);
+  return m === null ? [] : m[1].trim().split(/\s+/).filter((f) => f !== "");
+}
+
 export const BROKERS = {
   forwarder: { label: "forwarder (ceiling)", ceiling: true },
   "harbormq-memory": { label: "harbormq (memory)" },
@@ -116,7 +124,7 @@ export async function startBroker(name, opts = {}) {
       writeFileSync(path.join(dir, "harbormq.json"), JSON.stringify(config));
       cmd = NODE;
       const prof = opts.profileDir ? ["--cpu-prof", `--cpu-prof-dir=${opts.profileDir}`, `--cpu-prof-name=${opts.profileName ?? name}.cpuprofile`] : [];
-      args = [...prof, path.join(root, "packages/cli/dist/main.js"), "-c", path.join(dir, "harbormq.json"), "-p", String(port), "--host", "127.0.0.1"];
+      args = [...prof, ...binNodeFlags(), path.join(root, "packages/cli/dist/main.js"), "-c", path.join(dir, "harbormq.json"), "-p", String(port), "--host", "127.0.0.1"];
       args.push(...(name === "harbormq-memory" ? ["--memory"] : ["--data", path.join(dir, "data")]));
       break;
     }

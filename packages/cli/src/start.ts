@@ -56,7 +56,11 @@ export function brokerLogger(logger: Logger): BrokerLogger {
     if (fields !== undefined && typeof fields["type"] === "string" && ("clientId" in fields || "conn" in fields)) return;
     logger.log(level, "broker", message, toFields(fields));
   };
-  return { debug: forward("debug"), info: forward("info"), warn: forward("warn"), error: forward("error") };
+  // A level that is off is left out: the driver calls `logger.debug?.(...)`, so it does not even
+  // build the fields of a line nobody logs (one per disconnect at the default level).
+  const out: { -readonly [K in keyof BrokerLogger]: BrokerLogger[K] } = {};
+  for (const level of ["debug", "info", "warn", "error"] as const) if (logger.enabled(level)) out[level] = forward(level);
+  return out;
 }
 
 /** A short description of a packet for a debug line. */

@@ -106,3 +106,16 @@ describe("event log", () => {
     expect(JSON.parse(lines[lines.length - 1]!)).not.toHaveProperty("count");
   });
 });
+
+describe("brokerLogger (the driver's logger)", () => {
+  it("leaves out the levels that are off, so the driver skips building their fields; forwards the others", async () => {
+    const { brokerLogger } = await import("../src/start.js");
+    const lines: string[] = [];
+    const warn = brokerLogger(createLogger({ level: "warn", format: "text" }, (l) => lines.push(l), () => at));
+    expect(Object.keys(warn).sort()).toEqual(["error", "warn"]);
+    warn.warn?.("closing a connection that does not read", { conn: 1, pendingBytes: 10 });
+    expect(lines).toEqual(["2026-01-02T03:04:05.678Z WARN  closing a connection that does not read conn=1 pendingBytes=10\n"]);
+    const debug = brokerLogger(createLogger({ level: "debug", format: "text" }, () => undefined, () => at));
+    expect(Object.keys(debug).sort()).toEqual(["debug", "error", "info", "warn"]);
+  });
+});

@@ -231,7 +231,7 @@ export class Broker {
       const m = r.meta;
       const s = new Session(m.clientId, true, m.protocolVersion, m.expiryInterval, m.disconnectedAt, c.maxInflight, c.queueWindow, c.queueWindowBytes);
       for (const sub of r.subscriptions) {
-        s.subscriptions.set(sub.filter, sub);
+        s.setSubscription(sub);
         this.tree.add(sub.filter, s, sub);
       }
       for (const id of r.qos2) s.qos2Set(id, 0);
@@ -643,8 +643,7 @@ export class Broker {
   }
 
   private destroySession(s: Session): void {
-    for (const filter of s.subscriptions.keys()) this.tree.remove(filter, s);
-    s.subscriptions.clear();
+    for (const filter of s.clearSubscriptions()) this.tree.remove(filter, s);
     this.sessions.delete(s.clientId);
     s.gen++;
     if (s.persistent) this.write({ op: "session-delete", clientId: s.clientId });
@@ -948,7 +947,7 @@ export class Broker {
         continue;
       }
       // [MQTT-3.8.4-3] an identical filter replaces the subscription (one remains).
-      const existed = session.subscriptions.has(sub.topicFilter);
+      const existed = session.subscription(sub.topicFilter) !== undefined;
       const ids = p.properties.subscriptionIdentifiers;
       const stored: StoredSubscription = {
         filter: sub.topicFilter,
@@ -958,7 +957,7 @@ export class Broker {
         retainHandling: sub.retainHandling,
         subscriptionId: ids !== undefined && ids.length > 0 ? ids[0] : undefined,
       };
-      session.subscriptions.set(sub.topicFilter, stored);
+      session.setSubscription(stored);
       this.tree.add(sub.topicFilter, session, stored);
       if (session.persistent) this.write({ op: "subscription-put", clientId: session.clientId, subscription: stored });
       fresh.push(!existed);
@@ -970,7 +969,7 @@ export class Broker {
       if (code >= 0x80) continue;
       const sub = p.subscriptions[i]!;
       if (sub.retainHandling === 2 || (sub.retainHandling === 1 && !fresh[i])) continue;
-      const stored = session.subscriptions.get(sub.topicFilter)!;
+      const stored = session.subscription(sub.topicFilter)!;
       const ids = stored.subscriptionId !== undefined ? [stored.subscriptionId] : NO_IDS;
       this.retained.match(sub.topicFilter, (_topic, m) => {
         const qos = Math.min(m.qos, code) as QoS;
@@ -985,7 +984,7 @@ export class Broker {
     const codes: number[] = [];
     // [MQTT-3.10.4-1] exact, character by character; [MQTT-3.10.4-6] several filters, one UNSUBACK.
     for (const filter of p.topicFilters) {
-      const had = session.subscriptions.delete(filter);
+      const had = session.deleteSubscription(filter);
       if (had) {
         // [MQTT-3.10.4-2] no new messages for it; [MQTT-3.10.4-3] deliveries already queued finish.
         this.tree.remove(filter, session);

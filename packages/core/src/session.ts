@@ -9,7 +9,28 @@ import { SessionQueue, type QueueEntry } from "./queue.js";
 
 export class Session {
   conn: Connection | undefined = undefined;
-  readonly subscriptions = new Map<string, StoredSubscription>();
+  /** Filter -> subscription; allocated on first use (a connection that never subscribes, like
+   *  most publishers, stays small). */
+  private subs: Map<string, StoredSubscription> | undefined = undefined;
+
+  subscription(filter: string): StoredSubscription | undefined {
+    return this.subs?.get(filter);
+  }
+
+  setSubscription(sub: StoredSubscription): void {
+    (this.subs ??= new Map()).set(sub.filter, sub);
+  }
+
+  deleteSubscription(filter: string): boolean {
+    return this.subs !== undefined && this.subs.delete(filter);
+  }
+
+  /** Removes every subscription; returns their filters. */
+  clearSubscriptions(): string[] {
+    const filters = this.subs === undefined ? [] : [...this.subs.keys()];
+    this.subs = undefined;
+    return filters;
+  }
   readonly queue: SessionQueue;
   readonly inflight: InflightWindow<QueueEntry>;
   /** Incoming QoS 2 ids accepted and not yet released ([MQTT-4.3.3-2]) -> the persist op that
