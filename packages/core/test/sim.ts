@@ -4,6 +4,7 @@
 import type {
   ConnectPacket,
   Packet,
+  Properties,
   ProtocolVersion,
   PublishPacket,
   QoS,
@@ -39,6 +40,8 @@ export interface ConnectOptions {
   sessionExpiry?: number;
   /** MQTT 5 Receive Maximum. */
   receiveMaximum?: number;
+  /** Further MQTT 5 CONNECT properties (Maximum Packet Size, Topic Alias Maximum, ...). */
+  properties?: Properties;
 }
 
 export function connectPacket(name: string, o: ConnectOptions = {}): ConnectPacket {
@@ -60,11 +63,20 @@ export function connectPacket(name: string, o: ConnectOptions = {}): ConnectPack
     properties: {
       ...(o.sessionExpiry !== undefined && { sessionExpiryInterval: o.sessionExpiry }),
       ...(o.receiveMaximum !== undefined && { receiveMaximum: o.receiveMaximum }),
+      ...o.properties,
     },
   };
 }
 
-export function publishPacket(topic: string, payload: string | Uint8Array, qos: QoS, o: { retain?: boolean; dup?: boolean; packetId?: number } = {}): PublishPacket {
+export interface PublishOptions {
+  retain?: boolean;
+  dup?: boolean;
+  packetId?: number;
+  /** MQTT 5 PUBLISH properties. */
+  properties?: Properties;
+}
+
+export function publishPacket(topic: string, payload: string | Uint8Array, qos: QoS, o: PublishOptions = {}): PublishPacket {
   return {
     type: "publish",
     topic,
@@ -73,7 +85,7 @@ export function publishPacket(topic: string, payload: string | Uint8Array, qos: 
     retain: o.retain ?? false,
     dup: o.dup ?? false,
     packetId: qos === 0 ? undefined : (o.packetId ?? 1),
-    properties: {},
+    properties: o.properties ?? {},
   };
 }
 
@@ -356,7 +368,7 @@ export class Sim {
     this.input({ type: "closed", conn });
   }
 
-  publish(name: string, topic: string, payload: string | Uint8Array, qos: QoS = 0, o: { retain?: boolean; dup?: boolean; packetId?: number } = {}): number | undefined {
+  publish(name: string, topic: string, payload: string | Uint8Array, qos: QoS = 0, o: PublishOptions = {}): number | undefined {
     const c = this.client(name);
     let id: number | undefined;
     if (qos > 0) id = o.packetId ?? c.nextPacketId++;
@@ -364,7 +376,7 @@ export class Sim {
     return id;
   }
 
-  subscribe(name: string, subs: readonly (Subscription | string | [string, QoS])[], packetId?: number) {
+  subscribe(name: string, subs: readonly (Subscription | string | [string, QoS])[], packetId?: number, properties: Properties = {}) {
     const c = this.client(name);
     const id = packetId ?? c.nextPacketId++;
     const before = c.received.length;
@@ -372,7 +384,7 @@ export class Sim {
       type: "subscribe",
       packetId: id,
       subscriptions: subs.map((s) => (typeof s === "string" ? sub(s, 0) : Array.isArray(s) ? sub(s[0], s[1]) : s)),
-      properties: {},
+      properties,
     });
     return c.received.slice(before).find((p) => p.type === "suback");
   }

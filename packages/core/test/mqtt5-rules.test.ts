@@ -1,0 +1,528 @@
+// MQTT 5.0 rules binding the server, checked with MQTT 5 clients (protocol level 5). Most of this
+// behaviour is shared with 3.1.1 and tested there under 3.1.1 ids; here it runs under the 5.0 ids.
+import { describe, expect, it } from "vitest";
+import { encodedLength, type Packet, type PublishPacket, type QoS } from "@harbormq/codec";
+import type { Action } from "@harbormq/core";
+import { Sim, ack, connectPacket, dec, enc, publishPacket, sub, type ConnectOptions } from "./sim.js";
+
+const V5: ConnectOptions = { version: 5 };
+const PERSIST: ConnectOptions = { version: 5, clean: false, sessionExpiry: 600 };
+
+const publishes = (sim: Sim, name: string): PublishPacket[] => sim.take(name).filter((p): p is PublishPacket => p.type === "publish");
+const types = (ps: readonly Packet[]) => ps.map((p) => p.type);
+const hookOp = (a: Action | undefined): number => (a as { op: number }).op;
+
+/** Like sim.ackAll, but keeps every packet the client received in `log`. */
+function ackAllLogged(sim: Sim, name: string, log: Packet[]): void {
+  for (let guard = 0; guard < 100; guard++) {
+    const got = sim.take(name);
+    log.push(...got);
+    let sent = 0;
+    for (const p of got) {
+      if (p.type === "publish" && p.qos > 0) (sim.send(name, ack(p.qos === 1 ? "puback" : "pubrec", p.packetId!)), sent++);
+      else if (p.type === "pubrel") (sim.send(name, ack("pubcomp", p.packetId)), sent++);
+    }
+    if (sent === 0) return;
+  }
+}
+
+/** A subscriber `s` on `t` (QoS 2 granted) and a publisher `p`, both MQTT 5. */
+function pair(config: ConstructorParameters<typeof Sim>[0] = {}, s: ConnectOptions = V5): Sim {
+  const sim = new Sim(config);
+  sim.connect("s", s);
+  sim.subscribe("s", [["t", 2]]);
+  sim.connect("p", V5);
+  sim.take("s");
+  sim.take("p");
+  return sim;
+}
+
+describe("MQTT 5.0 packet identifiers", () => {
+  it("[MQTT-2.2.1-4] each new QoS 1/2 PUBLISH the server sends gets a non-zero id not in use", () => {
+    const sim = pair();
+    for (let i = 0; i < 6; i++) sim.publish("p", "t", String(i), i % 2 === 0 ? 1 : 2);
+    const first = publishes(sim, "s");
+    const ids = first.map((p) => p.packetId!);
+    expect(ids).toHaveLength(6);
+    expect(ids.every((id) => id > 0)).toBe(true);
+    expect(new Set(ids).size).toBe(6);
+    // Freeing one id: the next PUBLISH takes an id that is not held by the five still in flight.
+    sim.send("s", ack("puback", ids[0]!));
+    sim.publish("p", "t", "next", 1);
+    const next = publishes(sim, "s")[0]!.packetId!;
+    expect(next).toBeGreaterThan(0);
+    expect(ids.slice(1)).not.toContain(next);
+  });
+
+  it("[MQTT-2.2.1-5] PUBACK, PUBREC, PUBREL and PUBCOMP carry the id of the PUBLISH they answer", () => {
+    const sim = pair();
+    sim.publish("p", "t", "one", 1, { packetId: 7 });
+    sim.publish("p", "t", "two", 2, { packetId: 9 });
+    sim.send("p", ack("pubrel", 9));
+    expect(sim.take("p")).toMatchObject([
+      { type: "puback", packetId: 7 },
+      { type: "pubrec", packetId: 9 },
+      { type: "pubcomp", packetId: 9 },
+    ]);
+    // As the sender: the PUBREL carries the id of the QoS 2 PUBLISH the client answered.
+    const q2 = publishes(sim, "s").find((p) => p.qos === 2)!;
+    sim.send("s", ack("pubrec", q2.packetId!));
+    expect(sim.take("s")).toMatchObject([{ type: "pubrel", packetId: q2.packetId }]);
+  });
+
+  it("[MQTT-2.2.1-6] SUBACK and UNSUBACK carry the id of their SUBSCRIBE and UNSUBSCRIBE", () => {
+    const sim = new Sim();
+    sim.connect("a", V5);
+    expect(sim.subscribe("a", ["x", "y"], 4321)).toMatchObject({ type: "suback", packetId: 4321 });
+    expect(sim.unsubscribe("a", ["x"], 77)).toMatchObject({ type: "unsuback", packetId: 77 });
+    expect(sim.subscribe("a", ["z"], 65535)).toMatchObject({ packetId: 65535 });
+  });
+});
+
+describe("MQTT 5.0 CONNECT / CONNACK / DISCONNECT", () => {
+  it("[MQTT-3.1.4-6] after refusing a CONNECT the server processes nothing the client sent after it", () => {
+    const sim = new Sim({ authenticate: true }, { authenticate: () => undefined });
+    sim.open("c");
+    sim.send("c", connectPacket("c", V5));
+    sim.send("c", { type: "subscribe", packetId: 1, subscriptions: [sub("t", 1)], properties: {} });
+    sim.send("c", publishPacket("t", "x", 1));
+    sim.connect("s", V5);
+    const hooks = sim.pendingHooks.splice(0);
+    sim.input({ type: "authed", op: hookOp(hooks[1]), verdict: { ok: true }, granted: undefined });
+    sim.subscribe("s", ["t"]);
+    sim.input({ type: "authed", op: hookOp(hooks[0]), verdict: { ok: false, reasonCode: 0x87 }, granted: undefined });
+    expect(sim.received("c")).toEqual([{ type: "connack", sessionPresent: false, reasonCode: 0x87, properties: {} }]);
+    expect(sim.publishes("s")).toEqual([]);
+    expect(sim.broker.sessionStats("c")).toBeUndefined();
+  });
+
+  it("[MQTT-3.2.0-2] sends at most one CONNACK per connection: a second CONNECT gets none and closes", () => {
+    const sim = new Sim();
+    sim.connect("a", V5);
+    sim.send("a", connectPacket("a", V5));
+    expect(types(sim.received("a")).filter((t) => t === "connack")).toHaveLength(1);
+    expect(sim.isOpen("a")).toBe(false);
+  });
+
+  it("[MQTT-3.2.2-7] [MQTT-4.13.2-1] closes the connection after a CONNACK with a reason code of 0x80 or more", () => {
+    const sim = new Sim({ maxClientIdLength: 2 });
+    expect(sim.connect("abc", V5)).toMatchObject({ reasonCode: 0x85 });
+    expect(sim.isOpen("abc")).toBe(false);
+    expect(sim.closedReason("abc")).toBe(0x85);
+    // Whatever follows the refused CONNECT is not answered: the connection is gone.
+    sim.send("abc", { type: "pingreq" });
+    expect(types(sim.received("abc"))).toEqual(["connack"]);
+  });
+
+  it("[MQTT-4.12.0-4] an authentication the hook rejects ends with CONNACK >= 0x80 and a closed connection", () => {
+    const sim = new Sim({ authenticate: true }, { authenticate: (c) => (c.username === "ok" ? { ok: true } : { ok: false, reasonCode: 0x86 }) });
+    expect(sim.connect("bad", { ...V5, username: "nope" })).toMatchObject({ reasonCode: 0x86 });
+    expect(sim.isOpen("bad")).toBe(false);
+    expect(sim.connect("good", { ...V5, username: "ok" })).toMatchObject({ reasonCode: 0 });
+    expect(sim.isOpen("good")).toBe(true);
+  });
+
+  it("[MQTT-4.12.0-6] without an Authentication Method the server sends no AUTH and no method in CONNACK", () => {
+    const sim = pair();
+    sim.publish("p", "t", "x", 2);
+    sim.send("p", ack("pubrel", 1));
+    sim.connect("c", V5);
+    for (const name of ["s", "p", "c"]) {
+      const all = [...sim.received(name), ...sim.take(name)];
+      expect(types(all)).not.toContain("auth");
+      for (const p of all) if (p.type === "connack") expect(p.properties.authenticationMethod).toBeUndefined();
+    }
+  });
+
+  it("[MQTT-3.1.2-28] never puts Response Information in CONNACK, whatever the client requests", () => {
+    const sim = new Sim({ maxQos: 1 });
+    for (const requestResponseInformation of [0, 1]) {
+      const connack = sim.connect(`c${requestResponseInformation}`, { ...V5, clientId: "", properties: { requestResponseInformation } });
+      expect(connack).toMatchObject({ reasonCode: 0, properties: { maximumQoS: 1 } });
+      expect(connack!.properties.responseInformation).toBeUndefined();
+    }
+  });
+
+  it("[MQTT-3.2.2-10] with a lower Maximum QoS the server still accepts a SUBSCRIBE for QoS 0, 1 or 2", () => {
+    const sim = new Sim({ maxQos: 1 });
+    expect(sim.connect("a", V5)).toMatchObject({ properties: { maximumQoS: 1 } });
+    expect(sim.subscribe("a", [["q0", 0], ["q1", 1], ["q2", 2]])).toMatchObject({ reasonCodes: [0, 1, 1] });
+    expect(sim.isOpen("a")).toBe(true);
+    sim.connect("p", V5);
+    sim.publish("p", "q2", "x", 1);
+    expect(sim.publishes("a")).toMatchObject([{ topic: "q2", qos: 1 }]);
+  });
+
+  it("[MQTT-3.2.2-22] without a Server Keep Alive in CONNACK the client's Keep Alive is used", () => {
+    const sim = new Sim();
+    const connack = sim.connect("a", { ...V5, keepAlive: 10 });
+    expect(connack!.properties.serverKeepAlive).toBeUndefined();
+    sim.advance(14_999);
+    expect(sim.isOpen("a")).toBe(true);
+    sim.send("a", { type: "pingreq" });
+    sim.advance(14_999);
+    expect(sim.isOpen("a")).toBe(true);
+    sim.advance(2);
+    expect(sim.isOpen("a")).toBe(false);
+  });
+
+  it("[MQTT-3.14.0-1] sends no DISCONNECT before a successful CONNACK", () => {
+    const sim = new Sim({ maxClientIdLength: 3, connectTimeout: 1000 });
+    // Refused CONNECT, a packet before CONNECT, a malformed stream, a CONNECT that never comes.
+    sim.connect("toolong", V5);
+    sim.open("early");
+    sim.send("early", { type: "pingreq" });
+    const m = sim.open("bad");
+    sim.input({ type: "malformed", conn: m.conn!, reason: 0x81, message: "junk" });
+    sim.open("slow");
+    sim.advance(1001);
+    for (const name of ["toolong", "early", "bad", "slow"]) {
+      expect(types(sim.received(name))).not.toContain("disconnect");
+      expect(sim.isOpen(name)).toBe(false);
+    }
+  });
+
+  it("[MQTT-3.14.4-1] [MQTT-3.14.4-2] [MQTT-3.14.2-2] after its DISCONNECT the server sends nothing more and closes; the DISCONNECT has no Session Expiry Interval", () => {
+    const sim = new Sim();
+    const old = sim.connect("a", PERSIST) && sim.client("a").conn!;
+    sim.subscribe("a", [["t", 1]]);
+    sim.connect("p", V5);
+    sim.connect("a", PERSIST, true); // takeover: the old connection gets DISCONNECT 0x8E
+    sim.publish("p", "t", "after", 1);
+    const forOld = sim.actions.filter((a) => (a.type === "send" || a.type === "close") && a.conn === old);
+    const at = forOld.findIndex((a) => a.type === "send" && a.packet.type === "disconnect");
+    expect(at).toBeGreaterThanOrEqual(0);
+    expect(forOld[at]).toMatchObject({ packet: { reasonCode: 0x8e, properties: {} } });
+    expect((forOld[at] as { packet: Packet & { type: "disconnect" } }).packet.properties.sessionExpiryInterval).toBeUndefined();
+    expect(forOld.slice(at + 1).map((a) => a.type)).toEqual(["close"]);
+    // Shutdown: DISCONNECT 0x8B, then only the close.
+    const cur = sim.client("a").conn!;
+    sim.input({ type: "shutdown" });
+    const forCur = sim.actions.filter((a) => (a.type === "send" || a.type === "close") && a.conn === cur);
+    const d = forCur.findIndex((a) => a.type === "send" && a.packet.type === "disconnect");
+    expect(forCur[d]).toMatchObject({ packet: { reasonCode: 0x8b, properties: {} } });
+    expect(forCur.slice(d + 1).map((a) => a.type)).toEqual(["close"]);
+  });
+});
+
+describe("MQTT 5.0 PUBLISH forwarding", () => {
+  it("[MQTT-3.3.1-13] Retain As Published: the forwarded RETAIN is the RETAIN of the received PUBLISH", () => {
+    const sim = new Sim();
+    sim.connect("rap", V5);
+    sim.subscribe("rap", [{ ...sub("t", 1), retainAsPublished: true }]);
+    sim.connect("plain", V5);
+    sim.subscribe("plain", [sub("t", 1)]);
+    sim.connect("p", V5);
+    sim.publish("p", "t", "r", 1, { retain: true });
+    sim.publish("p", "t", "n", 1, { retain: false });
+    expect(sim.publishes("rap").map((p) => [dec(p.payload), p.retain])).toEqual([["r", true], ["n", false]]);
+    expect(sim.publishes("plain").map((p) => [dec(p.payload), p.retain])).toEqual([["r", false], ["n", false]]);
+  });
+
+  it("[MQTT-3.3.2-4] [MQTT-3.3.2-15] [MQTT-3.3.2-16] [MQTT-3.3.2-20] forwards Payload Format Indicator, Response Topic, Correlation Data and Content Type unchanged to every subscriber", () => {
+    const sim = new Sim();
+    sim.connect("online", V5);
+    sim.subscribe("online", [sub("t", 0)]);
+    sim.connect("offline", PERSIST);
+    sim.subscribe("offline", [sub("t", 2)]);
+    sim.drop("offline");
+    sim.connect("p", V5);
+    const properties = {
+      payloadFormatIndicator: 1,
+      responseTopic: "reply/here",
+      correlationData: enc("corr-42"),
+      contentType: "application/json; charset=utf-8",
+      userProperties: [["k", "v"]] as [string, string][],
+    };
+    sim.publish("p", "t", "{}", 2, { properties });
+    sim.send("p", ack("pubrel", 1));
+    sim.crash(); // the offline copy comes back from the store
+    sim.connect("offline", PERSIST);
+    const got = [...sim.publishes("online"), ...sim.publishes("offline")];
+    expect(got).toHaveLength(2);
+    for (const p of got) expect(p.properties).toEqual(properties);
+  });
+
+  it("[MQTT-3.3.4-2] overlapping subscriptions: one delivery at the highest QoS among the matches", () => {
+    const sim = new Sim();
+    sim.connect("s", V5);
+    sim.subscribe("s", [["a/+", 0]]);
+    sim.subscribe("s", [["a/#", 2]]);
+    sim.subscribe("s", [["#", 1]]);
+    sim.connect("p", V5);
+    sim.publish("p", "a/b", "x", 2);
+    expect(sim.publishes("s")).toMatchObject([{ topic: "a/b", qos: 2 }]);
+  });
+
+  it("[MQTT-3.3.4-3] [MQTT-3.3.4-4] overlapping subscriptions with identifiers: the one delivery carries every matching identifier", () => {
+    const sim = new Sim();
+    sim.connect("s", V5);
+    sim.subscribe("s", [["a/+", 1]], undefined, { subscriptionIdentifiers: [11] });
+    sim.subscribe("s", [["a/#", 1]], undefined, { subscriptionIdentifiers: [22] });
+    sim.subscribe("s", [["#", 0]]); // no identifier
+    sim.subscribe("s", [["b/#", 0]], undefined, { subscriptionIdentifiers: [33] }); // does not match a/b
+    sim.connect("p", V5);
+    sim.publish("p", "a/b", "x", 1);
+    sim.publish("p", "a/b/c", "y", 1);
+    const [ab, abc] = sim.publishes("s");
+    expect(sim.publishes("s")).toHaveLength(2);
+    expect([...ab!.properties.subscriptionIdentifiers!].sort((x, y) => x - y)).toEqual([11, 22]);
+    expect(abc!.properties.subscriptionIdentifiers).toEqual([22]);
+  });
+
+  it("[MQTT-3.8.4-7] [MQTT-3.8.4-8] SUBACK gives the granted maximum QoS (or a failure) and messages go out at min(published, granted)", () => {
+    const sim = new Sim({ maxQos: 1, authorizeSubscribe: true }, { authorizeSubscribe: (_c, subs) => subs.map((s) => (s.topicFilter === "deny" ? 0x87 : s.qos)) });
+    sim.connect("s", V5);
+    expect(sim.subscribe("s", [["g0", 0], ["g1", 1], ["g2", 2], ["deny", 1]])).toMatchObject({ reasonCodes: [0, 1, 1, 0x87] });
+    sim.connect("p", V5);
+    for (const t of ["g0", "g1", "g2", "deny"]) for (const q of [0, 1] as QoS[]) sim.publish("p", t, `${t}:${q}`, q);
+    expect(sim.publishes("s").map((p) => `${dec(p.payload)}@${p.qos}`)).toEqual(["g0:0@0", "g0:1@0", "g1:0@0", "g1:1@1", "g2:0@0", "g2:1@1"]);
+  });
+
+  it("[MQTT-3.11.3-1] UNSUBACK reason codes follow the order of the filters", () => {
+    const sim = new Sim();
+    sim.connect("s", V5);
+    sim.subscribe("s", ["a", "c"]);
+    expect(sim.unsubscribe("s", ["c", "b", "a", "a"])).toMatchObject({ reasonCodes: [0, 0x11, 0, 0x11] });
+  });
+});
+
+describe("MQTT 5.0 QoS 1 and QoS 2 flows", () => {
+  it("[MQTT-4.3.2-3] keeps a QoS 1 PUBLISH unacknowledged (and resends it) until its PUBACK", () => {
+    const sim = pair({}, PERSIST);
+    sim.publish("p", "t", "m", 1);
+    const [first] = publishes(sim, "s");
+    sim.drop("s");
+    sim.connect("s", PERSIST);
+    const again = publishes(sim, "s");
+    expect(again).toMatchObject([{ packetId: first!.packetId, dup: true, qos: 1 }]);
+    sim.send("s", ack("puback", first!.packetId!));
+    sim.drop("s");
+    sim.connect("s", PERSIST);
+    expect(publishes(sim, "s")).toEqual([]);
+  });
+
+  it("[MQTT-4.3.2-4] answers a QoS 1 PUBLISH with a PUBACK carrying its id", () => {
+    const sim = pair();
+    sim.publish("p", "t", "m", 1, { packetId: 4242 });
+    expect(sim.take("p")).toEqual([{ type: "puback", packetId: 4242, reasonCode: 0, properties: {} }]);
+  });
+
+  it("[MQTT-4.3.2-5] after its PUBACK, a PUBLISH with the same id is a new message whatever its DUP flag", () => {
+    const sim = pair();
+    sim.publish("p", "t", "one", 1, { packetId: 5 });
+    sim.publish("p", "t", "two", 1, { packetId: 5, dup: true });
+    sim.publish("p", "t", "three", 1, { packetId: 5 });
+    expect(publishes(sim, "s").map((p) => dec(p.payload))).toEqual(["one", "two", "three"]);
+    expect(types(sim.take("p"))).toEqual(["puback", "puback", "puback"]);
+  });
+
+  it("[MQTT-4.3.3-3] keeps a QoS 2 PUBLISH unacknowledged (and resends it) until its PUBREC", () => {
+    const sim = pair({}, PERSIST);
+    sim.publish("p", "t", "m", 2);
+    const [first] = publishes(sim, "s");
+    sim.drop("s");
+    sim.connect("s", PERSIST);
+    expect(publishes(sim, "s")).toMatchObject([{ packetId: first!.packetId, dup: true, qos: 2 }]);
+    sim.send("s", ack("pubrec", first!.packetId!));
+    expect(types(sim.take("s"))).toEqual(["pubrel"]);
+  });
+
+  it("[MQTT-4.3.3-5] [MQTT-4.3.3-6] keeps the PUBREL until its PUBCOMP and never resends the PUBLISH after it", () => {
+    const sim = pair({}, PERSIST);
+    sim.publish("p", "t", "m", 2);
+    const id = publishes(sim, "s")[0]!.packetId!;
+    sim.send("s", ack("pubrec", id));
+    expect(sim.take("s")).toMatchObject([{ type: "pubrel", packetId: id }]);
+    for (let i = 0; i < 2; i++) {
+      sim.drop("s");
+      sim.connect("s", PERSIST);
+      // Only the PUBREL goes again, never the PUBLISH.
+      expect(sim.take("s").filter((p) => p.type !== "connack")).toEqual([{ type: "pubrel", packetId: id, reasonCode: 0, properties: {} }]);
+    }
+    sim.send("s", ack("pubcomp", id));
+    sim.drop("s");
+    sim.connect("s", PERSIST);
+    expect(types(sim.take("s"))).toEqual(["connack"]);
+  });
+
+  it("[MQTT-4.3.3-8] [MQTT-4.3.3-11] answers a QoS 2 PUBLISH with PUBREC and its PUBREL with PUBCOMP, both with its id", () => {
+    const sim = pair();
+    sim.publish("p", "t", "m", 2, { packetId: 300 });
+    expect(sim.take("p")).toEqual([{ type: "pubrec", packetId: 300, reasonCode: 0, properties: {} }]);
+    sim.send("p", ack("pubrel", 300));
+    expect(sim.take("p")).toEqual([{ type: "pubcomp", packetId: 300, reasonCode: 0, properties: {} }]);
+  });
+
+  it("[MQTT-4.3.3-10] until PUBREL, a repeated QoS 2 PUBLISH is answered with PUBREC again and not delivered twice", () => {
+    const sim = pair();
+    sim.publish("p", "t", "m", 2, { packetId: 8 });
+    sim.publish("p", "t", "m", 2, { packetId: 8, dup: true });
+    sim.publish("p", "t", "m", 2, { packetId: 8, dup: true });
+    expect(sim.take("p")).toMatchObject([
+      { type: "pubrec", packetId: 8 },
+      { type: "pubrec", packetId: 8 },
+      { type: "pubrec", packetId: 8 },
+    ]);
+    expect(publishes(sim, "s")).toHaveLength(1);
+  });
+
+  it("[MQTT-4.3.3-12] after its PUBCOMP, a PUBLISH with the same id is a new message", () => {
+    const sim = pair();
+    sim.publish("p", "t", "one", 2, { packetId: 8 });
+    sim.send("p", ack("pubrel", 8));
+    sim.publish("p", "t", "two", 2, { packetId: 8 });
+    expect(publishes(sim, "s").map((p) => dec(p.payload))).toEqual(["one", "two"]);
+  });
+
+  it("[MQTT-4.3.3-13] finishes the QoS 2 handshake of a received message even after its expiry interval has passed", () => {
+    const sim = pair();
+    sim.publish("p", "t", "m", 2, { packetId: 3, properties: { messageExpiryInterval: 1 } });
+    expect(types(sim.take("p"))).toEqual(["pubrec"]);
+    sim.advance(5_000);
+    sim.publish("p", "t", "m", 2, { packetId: 3, dup: true, properties: { messageExpiryInterval: 1 } });
+    sim.send("p", ack("pubrel", 3));
+    expect(sim.take("p")).toMatchObject([
+      { type: "pubrec", packetId: 3 },
+      { type: "pubcomp", packetId: 3 },
+    ]);
+    expect(sim.isOpen("p")).toBe(true);
+  });
+
+  it("[MQTT-4.4.0-2] a PUBACK or PUBREC of 0x80 or more acknowledges the PUBLISH: it is not sent again", () => {
+    const sim = pair({}, { ...PERSIST, receiveMaximum: 1 });
+    sim.publish("p", "t", "a", 1);
+    sim.publish("p", "t", "b", 2);
+    sim.publish("p", "t", "c", 1);
+    const [a] = publishes(sim, "s");
+    sim.send("s", { type: "puback", packetId: a!.packetId!, reasonCode: 0x80, properties: {} });
+    const [b] = publishes(sim, "s"); // the window moved on
+    expect(dec(b!.payload)).toBe("b");
+    sim.send("s", { type: "pubrec", packetId: b!.packetId!, reasonCode: 0x87, properties: {} });
+    const rest = sim.take("s");
+    expect(types(rest)).toEqual(["publish"]); // no PUBREL for a refused QoS 2 message
+    expect(dec((rest[0] as PublishPacket).payload)).toBe("c");
+    sim.drop("s");
+    sim.connect("s", PERSIST);
+    // Only "c", still unacknowledged, comes again.
+    expect(publishes(sim, "s").map((p) => [dec(p.payload), p.dup])).toEqual([["c", true]]);
+  });
+});
+
+describe("MQTT 5.0 flow control", () => {
+  it("[MQTT-4.9.0-1] [MQTT-4.9.0-2] the send quota starts at the client's Receive Maximum; each QoS 1/2 PUBLISH uses one, each acknowledgement returns one", () => {
+    const sim = pair({ maxInflight: 20 }, { ...V5, receiveMaximum: 3 });
+    for (let i = 0; i < 6; i++) sim.publish("p", "t", String(i), i % 2 === 0 ? 1 : 2);
+    const first = publishes(sim, "s");
+    expect(first.map((p) => dec(p.payload))).toEqual(["0", "1", "2"]);
+    sim.send("s", ack("puback", first[0]!.packetId!));
+    expect(publishes(sim, "s").map((p) => dec(p.payload))).toEqual(["3"]);
+    // A QoS 2 message holds its unit until PUBCOMP, not PUBREC.
+    sim.send("s", ack("pubrec", first[1]!.packetId!));
+    expect(types(sim.take("s"))).toEqual(["pubrel"]);
+    sim.send("s", ack("pubcomp", first[1]!.packetId!));
+    expect(publishes(sim, "s").map((p) => dec(p.payload))).toEqual(["4"]);
+    // Receive Maximum 1 is the smallest quota and is honoured too.
+    const one = pair({}, { ...V5, receiveMaximum: 1 });
+    one.publish("p", "t", "x", 1);
+    one.publish("p", "t", "y", 1);
+    expect(publishes(one, "s")).toHaveLength(1);
+  });
+
+  it("[MQTT-3.3.4-10] [MQTT-4.9.0-3] with no send quota left, every other packet is still processed and answered", () => {
+    const sim = pair({}, { ...V5, receiveMaximum: 1 });
+    sim.publish("p", "t", "a", 1);
+    sim.publish("p", "t", "b", 1);
+    expect(publishes(sim, "s")).toHaveLength(1); // quota is zero now
+    sim.send("s", { type: "pingreq" });
+    sim.subscribe("s", ["u"], 50);
+    sim.unsubscribe("s", ["u"], 51);
+    sim.publish("s", "x", "q1", 1, { packetId: 60 });
+    sim.publish("s", "x", "q2", 2, { packetId: 61 });
+    sim.send("s", ack("pubrel", 61));
+    expect(sim.take("s")).toMatchObject([
+      { type: "pingresp" },
+      { type: "suback", packetId: 50 },
+      { type: "unsuback", packetId: 51 },
+      { type: "puback", packetId: 60 },
+      { type: "pubrec", packetId: 61 },
+      { type: "pubcomp", packetId: 61 },
+    ]);
+  });
+});
+
+describe("MQTT 5.0 properties the server does not send", () => {
+  it("[MQTT-3.1.2-29] with Request Problem Information 0, Reason String and User Properties appear only on PUBLISH, CONNACK and DISCONNECT", () => {
+    const sim = new Sim();
+    sim.connect("s", { ...V5, properties: { requestProblemInformation: 0 } });
+    sim.subscribe("s", [["t", 2]]);
+    sim.subscribe("s", [["$bad/#/x", 1]]);
+    sim.unsubscribe("s", ["t", "nope"]);
+    sim.subscribe("s", [["t", 2]]);
+    sim.connect("p", V5);
+    sim.publish("p", "t", "one", 1, { properties: { userProperties: [["a", "b"]] } });
+    sim.publish("p", "t", "two", 2);
+    sim.publish("s", "t", "mine", 2, { packetId: 9 });
+    sim.send("s", ack("pubrel", 9));
+    sim.publish("s", "t", "mine", 1, { packetId: 10 });
+    const all: Packet[] = [];
+    ackAllLogged(sim, "s", all);
+    sim.connect("s", { ...V5, properties: { requestProblemInformation: 0 } }, true);
+    all.push(...sim.take("s"));
+    expect(types(all)).toEqual(expect.arrayContaining(["connack", "suback", "unsuback", "puback", "pubrec", "pubrel", "pubcomp", "publish"]));
+    for (const p of all) {
+      if (p.type === "publish" || p.type === "connack" || p.type === "disconnect" || !("properties" in p)) continue;
+      expect(p.properties.reasonString, p.type).toBeUndefined();
+      expect(p.properties.userProperties, p.type).toBeUndefined();
+    }
+    // The user property of the message itself is forwarded: PUBLISH may carry them.
+    expect(all.find((p): p is PublishPacket => p.type === "publish" && dec(p.payload) === "one")!.properties.userProperties).toEqual([["a", "b"]]);
+  });
+
+  it("[MQTT-3.2.2-19] [MQTT-3.2.2-20] [MQTT-3.4.2-2] [MQTT-3.4.2-3] [MQTT-3.5.2-2] [MQTT-3.5.2-3] [MQTT-3.6.2-2] [MQTT-3.6.2-3] [MQTT-3.7.2-2] [MQTT-3.7.2-3] [MQTT-3.9.2-1] [MQTT-3.9.2-2] [MQTT-3.11.2-1] [MQTT-3.11.2-2] [MQTT-3.14.2-3] [MQTT-3.14.2-4] no Reason String or User Properties that would push a packet past the client's Maximum Packet Size", () => {
+    const max = 40;
+    const opts: ConnectOptions = { ...PERSIST, clientId: "", properties: { maximumPacketSize: max } };
+    const sim = new Sim({ maxPacketSize: 1024, maxQos: 1 });
+    sim.connect("s", opts);
+    const id = (sim.received("s")[0] as Packet & { type: "connack" }).properties.assignedClientIdentifier!;
+    const again: ConnectOptions = { ...opts, clientId: id };
+    sim.subscribe("s", [["t", 1], ["$bad/#/x", 1]]);
+    sim.unsubscribe("s", ["t", "nope"]);
+    sim.subscribe("s", [["t", 1]]);
+    sim.connect("p", V5);
+    sim.publish("p", "t", "x", 1);
+    sim.publish("s", "u", "y", 1, { packetId: 9 });
+    sim.publish("s", "u", "z", 2, { packetId: 10 });
+    sim.send("s", ack("pubrel", 10));
+    const all: Packet[] = [];
+    ackAllLogged(sim, "s", all);
+    sim.connect("s", again, true); // the first connection gets a DISCONNECT
+    all.push(...sim.take("s"));
+    all.push(...sim.actions.filter((a) => a.type === "send" && a.packet.type === "disconnect").map((a) => (a as { packet: Packet }).packet));
+    expect(types(all)).toEqual(expect.arrayContaining(["connack", "suback", "unsuback", "puback", "pubrec", "pubcomp", "publish", "disconnect"]));
+    for (const p of all) {
+      expect(encodedLength(p, 5), p.type).toBeLessThanOrEqual(max);
+      if (p.type === "publish" || !("properties" in p)) continue;
+      expect(p.properties.reasonString, p.type).toBeUndefined();
+      expect(p.properties.userProperties, p.type).toBeUndefined();
+    }
+  });
+
+  it("[MQTT-3.1.2-26] [MQTT-3.1.2-27] [MQTT-3.3.2-11] sends no Topic Alias, whether or not the client allows them", () => {
+    const sim = new Sim();
+    sim.connect("none", V5);
+    sim.subscribe("none", [["t/#", 1]]);
+    sim.connect("two", { ...V5, properties: { topicAliasMaximum: 2 } });
+    sim.subscribe("two", [["t/#", 1]]);
+    sim.connect("p", V5);
+    for (let i = 0; i < 5; i++) sim.publish("p", `t/${i % 3}`, String(i), i % 2 === 0 ? 0 : 1);
+    for (const name of ["none", "two"]) {
+      const got = sim.publishes(name);
+      expect(got).toHaveLength(5);
+      for (const p of got) {
+        expect(p.topic.startsWith("t/")).toBe(true);
+        expect(p.properties.topicAlias).toBeUndefined();
+      }
+    }
+  });
+});
