@@ -390,6 +390,13 @@ export class Broker {
     }
   }
 
+  /** An MQTT 5 protocol error with its own reason code: DISCONNECT with it, then close. */
+  private protocolError(conn: Connection, reason: number, message: string): void {
+    this.observe({ type: "protocol-error", conn: conn.id, clientId: conn.clientId, reason, message });
+    if (conn.version === 5) this.send(conn, P.disconnect(reason));
+    this.closeConn(conn, reason, message, false, true);
+  }
+
   private violation(conn: Connection, message: string): void {
     // [MQTT-4.8.0-1] a protocol violation closes the connection; the will is published.
     this.observe({ type: "protocol-error", conn: conn.id, clientId: conn.clientId, reason: 0x82, message });
@@ -399,6 +406,13 @@ export class Broker {
   private dispatch(conn: Connection, packet: Packet): void {
     switch (packet.type) {
       case "publish":
+        if (packet.properties.topicAlias !== undefined) {
+          // CONNACK announces no Topic Alias Maximum (0: the client must send none, [MQTT-3.2.2-18]),
+          // so every alias is invalid; refusing it also keeps it from reaching subscribers
+          // ([MQTT-3.1.2-26] [MQTT-3.1.2-27]).
+          this.protocolError(conn, 0x94, "topic alias not allowed");
+          return;
+        }
         if (this.config.authorizePublish) {
           const op = this.newOp();
           conn.waitingOp = op;
@@ -528,6 +542,18 @@ export class Broker {
       // [MQTT-3.1.3-9]
       this.refuse(conn, p, 0x02, 0x85, "client id too long");
       return;
+    }
+    if (p.protocolVersion === 5) {
+      // [MQTT-4.12.0-1] enhanced authentication is not supported: any method is refused.
+      if (p.properties.authenticationMethod !== undefined) {
+        this.refuse(conn, p, 0x05, 0x8c, `unsupported authentication method ${p.properties.authenticationMethod}`);
+        return;
+      }
+      // [MQTT-3.2.2-12] a will above the server's Maximum QoS is refused (0x9B QoS not supported).
+      if (p.will !== undefined && p.will.qos > this.config.maxQos) {
+        this.refuse(conn, p, 0x05, 0x9b, `will QoS ${p.will.qos} above maximum QoS ${this.config.maxQos}`);
+        return;
+      }
     }
     // MQTT 3.1 limited client ids to 23 characters; like Mosquitto we accept longer ones
     // (maxClientIdLength is the only bound) since 3.1.1 allows servers to accept more ([MQTT-3.1.3-5]).

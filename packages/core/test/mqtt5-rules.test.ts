@@ -526,3 +526,40 @@ describe("MQTT 5.0 properties the server does not send", () => {
     }
   });
 });
+
+describe("MQTT 5.0 CONNECT options the server does not support", () => {
+  it("[MQTT-4.12.0-1] refuses an Authentication Method it does not support (CONNACK 0x8C) and closes", () => {
+    const sim = new Sim();
+    sim.connect("s", V5);
+    sim.subscribe("s", ["t"]);
+    sim.open("c");
+    sim.send("c", connectPacket("c", { ...V5, will: { topic: "t" }, properties: { authenticationMethod: "SCRAM-SHA-1", authenticationData: enc("x") } }));
+    sim.send("c", publishPacket("t", "after", 0));
+    expect(sim.received("c")).toEqual([{ type: "connack", sessionPresent: false, reasonCode: 0x8c, properties: {} }]);
+    expect(sim.isOpen("c")).toBe(false);
+    expect(sim.broker.sessionStats("c")).toBeUndefined();
+    expect(sim.publishes("s")).toEqual([]); // neither the will nor the PUBLISH
+    expect(sim.connect("c", V5)).toMatchObject({ reasonCode: 0 });
+  });
+
+  it("[MQTT-3.2.2-12] refuses a will QoS above the server's Maximum QoS with CONNACK 0x9B and closes", () => {
+    const sim = new Sim({ maxQos: 1 });
+    expect(sim.connect("w2", { ...V5, will: { topic: "w", qos: 2 } })).toMatchObject({ reasonCode: 0x9b, sessionPresent: false });
+    expect(sim.isOpen("w2")).toBe(false);
+    expect(sim.connect("w1", { ...V5, will: { topic: "w", qos: 1 } })).toMatchObject({ reasonCode: 0 });
+    expect(new Sim().connect("w2", { ...V5, will: { topic: "w", qos: 2 } })).toMatchObject({ reasonCode: 0 });
+  });
+
+  it("[MQTT-3.1.2-27] a client's Topic Alias (CONNACK allows none) is a protocol error (0x94): it never reaches subscribers", () => {
+    const sim = new Sim();
+    sim.connect("s", { ...V5, properties: { topicAliasMaximum: 10 } });
+    sim.subscribe("s", [["t", 1]]);
+    sim.connect("p", { ...V5, will: { topic: "t", payload: enc("will") } });
+    sim.publish("p", "t", "aliased", 1, { properties: { topicAlias: 1 } });
+    expect(sim.take("p")).toEqual([expect.objectContaining({ type: "connack" }), { type: "disconnect", reasonCode: 0x94, properties: {} }]);
+    expect(sim.isOpen("p")).toBe(false);
+    expect(sim.closedReason("p")).toBe(0x94);
+    // Only the will arrives, without any alias.
+    expect(sim.publishes("s").map((p) => [dec(p.payload), p.properties.topicAlias])).toEqual([["will", undefined]]);
+  });
+});
