@@ -10,7 +10,7 @@ import type {
   SubscribePacket,
   UnsubscribePacket,
 } from "@harbormq/codec";
-import { isValidReasonCode } from "@harbormq/codec";
+import { encodedLength, isValidReasonCode } from "@harbormq/codec";
 import {
   defaultConfig,
   zeroStats,
@@ -630,6 +630,7 @@ export class Broker {
     conn.state = "connected";
     conn.connect = undefined;
     conn.will = p.will; // [MQTT-3.1.2-8]
+    conn.maxPacketSize = p.protocolVersion === 5 ? p.properties.maximumPacketSize : undefined;
     if (session.persistent) this.putSessionMeta(session);
     // [MQTT-3.2.0-1] [MQTT-3.1.4-4] CONNACK 0 is the first packet the client gets.
     const props: Properties = p.protocolVersion === 5 ? this.connackProperties(assigned ? clientId : undefined) : P.NO_PROPERTIES;
@@ -652,6 +653,12 @@ export class Broker {
     for (let i = 0; i < q.inMemory; i++) {
       const e = q.at(i)!;
       if (e.state === "sent") {
+        if (this.tooBig(conn, e.message, e.qos, e.retain, e.subscriptionIds)) {
+          // [MQTT-3.1.2-25] this connection's client cannot take it: done, as if acknowledged.
+          this.discard(session, e, "too-large");
+          i--;
+          continue;
+        }
         if (room > 0) {
           this.sendPublish(conn, e, true);
           room--;
@@ -757,6 +764,11 @@ export class Broker {
       const room = s.inflight.canResend;
       s.inflight.ids.claim(e.packetId, e);
       if (s.conn === undefined) continue;
+      if (e.state === "sent" && this.tooBig(s.conn, e.message, e.qos, e.retain, e.subscriptionIds)) {
+        this.discard(s, e, "too-large"); // [MQTT-3.1.2-25]
+        i--;
+        continue;
+      }
       if (e.state === "released") this.send(s.conn, P.pubrel(e.packetId));
       else if (room) this.sendPublish(s.conn, e, true);
       else (s.inflight.deferred ??= new Set()).add(e);
@@ -997,11 +1009,20 @@ export class Broker {
       if (sub.retainHandling === 2 || (sub.retainHandling === 1 && !fresh[i])) continue;
       const stored = session.subscription(sub.topicFilter)!;
       const ids = stored.subscriptionId !== undefined ? [stored.subscriptionId] : NO_IDS;
-      this.retained.match(sub.topicFilter, (_topic, m) => {
+      let expired: string[] | undefined;
+      this.retained.match(sub.topicFilter, (topic, m) => {
+        // [MQTT-3.3.2-5] an expired retained message is not delivered (and is deleted below).
+        if (this.isExpired(m)) {
+          (expired ??= []).push(topic);
+          return;
+        }
         const qos = Math.min(m.qos, code) as QoS;
         // [MQTT-3.3.1-8] sent because of a new subscription: RETAIN=1.
         this.enqueue(session, m, qos, true, ids, true);
       });
+      if (expired !== undefined) {
+        for (const topic of expired) if (this.retained.delete(topic)) this.write({ op: "retained-delete", topic });
+      }
     }
   }
 
@@ -1110,6 +1131,11 @@ export class Broker {
     const c = this.config;
     const q = s.queue;
     const conn = s.conn;
+    if (conn !== undefined && this.tooBig(conn, msg, qos, retain, ids)) {
+      // [MQTT-3.1.2-25] never sent, and done as if delivered (QoS 1/2: as if acknowledged).
+      this.countDrop(s, msg, qos, "too-large");
+      return messagePut;
+    }
     let persisted: boolean;
     if (qos === 0) {
       if (conn === undefined) {
@@ -1192,7 +1218,11 @@ export class Broker {
       // Deferred resends first, in seq order, as the window frees up.
       for (let k = 0; k < q.inMemory && w.deferred.size > 0 && w.canResend; k++) {
         const e = q.at(k)!;
-        if (w.deferred.delete(e)) this.sendPublish(conn, e, true);
+        if (!w.deferred.delete(e)) continue;
+        if (this.tooBig(conn, e.message, e.qos, e.retain, e.subscriptionIds)) {
+          this.discard(s, e, "too-large"); // [MQTT-3.1.2-25]
+          k--;
+        } else this.sendPublish(conn, e, true);
       }
       if (w.deferred.size > 0) return;
       w.deferred = undefined;
@@ -1202,6 +1232,14 @@ export class Broker {
       const e = q.at(i)!;
       if (e.state !== "queued") {
         i++;
+        continue;
+      }
+      // [MQTT-3.3.2-5] a message whose expiry passed before its onward delivery started is
+      // deleted; one already sent is not ([MQTT-4.3.3-7]): only queued entries are checked.
+      // [MQTT-3.1.2-25] one too big for this client is done as if delivered.
+      const drop = this.isExpired(e.message) ? "expired" : this.tooBig(conn, e.message, e.qos, e.retain, e.subscriptionIds) ? "too-large" : undefined;
+      if (drop !== undefined) {
+        this.discard(s, e, drop);
         continue;
       }
       if (e.qos === 0) {
@@ -1232,10 +1270,7 @@ export class Broker {
   /** [MQTT-3.3.1-3] DUP says only whether this send repeats an earlier one of ours;
    *  [MQTT-3.3.2-3] the topic is the message's topic, which matched the subscription. */
   private sendPublishOf(conn: Connection, m: StoredMessage, qos: QoS, retain: boolean, dup: boolean, packetId: number | undefined, ids: readonly number[]): void {
-    let props: Properties = P.NO_PROPERTIES;
-    if (conn.version === 5) {
-      props = ids.length > 0 ? { ...m.properties, subscriptionIdentifiers: ids } : m.properties;
-    }
+    const props = this.publishProperties(conn, m, ids);
     this.totals.messagesOut++;
     let packet: PublishPacket;
     if (qos === 0 && !dup && this.fanOut) {
@@ -1251,6 +1286,46 @@ export class Broker {
       }
     } else packet = P.publish(m.topic, m.payload, qos, retain, dup, packetId, props);
     this.send(conn, packet);
+  }
+
+  /** The properties of a PUBLISH of `m` to `conn`: the message's own (MQTT 5 only), with the
+   *  matching subscription identifiers and the Message Expiry Interval that is left. */
+  private publishProperties(conn: Connection, m: StoredMessage, ids: readonly number[]): Properties {
+    if (conn.version !== 5) return P.NO_PROPERTIES;
+    const mp = m.properties;
+    const interval = mp.messageExpiryInterval;
+    // [MQTT-3.3.2-6] the interval received minus the whole seconds the message waited here.
+    if (interval === undefined || interval === 0 || this.now - m.receivedAt < 1000) {
+      return ids.length > 0 ? { ...mp, subscriptionIdentifiers: ids } : mp;
+    }
+    const left = Math.max(0, interval - Math.floor((this.now - m.receivedAt) / 1000));
+    return ids.length > 0 ? { ...mp, messageExpiryInterval: left, subscriptionIdentifiers: ids } : { ...mp, messageExpiryInterval: left };
+  }
+
+  /** [MQTT-3.3.2-5] true once the message's Message Expiry Interval has passed (0 or absent:
+   *  never, as in Mosquitto). */
+  private isExpired(m: StoredMessage): boolean {
+    const interval = m.properties.messageExpiryInterval;
+    return interval !== undefined && interval > 0 && this.now - m.receivedAt >= interval * 1000;
+  }
+
+  /** [MQTT-3.1.2-25] true when a PUBLISH of `m` would exceed the client's Maximum Packet Size.
+   *  Measured only for clients that set one. */
+  private tooBig(conn: Connection, m: StoredMessage, qos: QoS, retain: boolean, ids: readonly number[]): boolean {
+    const max = conn.maxPacketSize;
+    if (max === undefined) return false;
+    const packet = P.publish(m.topic, m.payload, qos, retain, false, qos === 0 ? undefined : 1, this.publishProperties(conn, m, ids));
+    return encodedLength(packet, conn.version) > max;
+  }
+
+  /** Ends a delivery without (further) sending it: an expired queued message, or one too big
+   *  for the client (done as if acknowledged). Its packet id is freed; nothing is pumped here. */
+  private discard(s: Session, e: QueueEntry, reason: DropReason): void {
+    if (e.packetId !== undefined && e.state !== "queued") s.inflight.ids.release(e.packetId);
+    s.inflight.deferred?.delete(e);
+    s.queue.remove(e);
+    if (e.persisted) this.write({ op: "queue-delete", clientId: s.clientId, seq: e.seq });
+    this.countDrop(s, e.message, e.qos, reason);
   }
 
   private countDrop(s: Session, m: StoredMessage, qos: QoS, reason: DropReason): void {

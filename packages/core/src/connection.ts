@@ -83,6 +83,8 @@ export class Connection {
   waitingOp: OpId | undefined = undefined;
   /** The last persist op holding acknowledgements for this connection (acks go out in order). */
   lastAckOp: OpId = 0;
+  /** MQTT 5 Maximum Packet Size of the client (CONNECT property); undefined: no limit but the protocol's. */
+  maxPacketSize: number | undefined = undefined;
   /** The CONNECT being authenticated. */
   connect: ConnectPacket | undefined = undefined;
 

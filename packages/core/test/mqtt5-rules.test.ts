@@ -563,3 +563,167 @@ describe("MQTT 5.0 CONNECT options the server does not support", () => {
     expect(sim.publishes("s").map((p) => [dec(p.payload), p.properties.topicAlias])).toEqual([["will", undefined]]);
   });
 });
+
+describe("MQTT 5.0 message expiry", () => {
+  const expiring = (s: number) => ({ properties: { messageExpiryInterval: s } });
+
+  it("[MQTT-3.3.2-5] a queued message whose expiry passed before its delivery started is deleted and counted (reason expired)", () => {
+    const sim = pair({}, PERSIST);
+    sim.drop("s");
+    sim.publish("p", "t", "short", 1, expiring(10));
+    sim.publish("p", "t", "long", 2, expiring(100));
+    sim.publish("p", "t", "forever", 1);
+    sim.advance(10_000);
+    sim.connect("s", PERSIST);
+    expect(publishes(sim, "s").map((p) => dec(p.payload))).toEqual(["long", "forever"]);
+    expect(sim.broker.stats).toMatchObject({ droppedExpired: 1, dropped: 1 });
+    expect(sim.eventsOf("message-dropped")).toMatchObject([{ clientId: "s", topic: "t", qos: 1, reason: "expired" }]);
+    expect(sim.broker.sessionStats("s")).toMatchObject({ queued: 2, dropped: 1 });
+    expect(sim.writesOf("queue-delete")).toHaveLength(1);
+  });
+
+  it("[MQTT-3.3.2-5] expiry applies to messages waiting for an online client's Receive Maximum, to QoS 0 behind them, and after a restart", () => {
+    const sim = pair({}, { ...PERSIST, receiveMaximum: 1 });
+    sim.publish("p", "t", "first", 1);
+    sim.publish("p", "t", "waits", 1, expiring(5));
+    sim.publish("p", "t", "q0", 0, expiring(5));
+    sim.publish("p", "t", "stays", 1, expiring(60));
+    const [first] = publishes(sim, "s");
+    sim.advance(5_000);
+    sim.crash(); // the queue comes back from the store with the messages' arrival times
+    sim.connect("s", { ...PERSIST, receiveMaximum: 1 });
+    const resent = publishes(sim, "s");
+    expect(resent.map((p) => [dec(p.payload), p.dup])).toEqual([["first", true]]);
+    sim.send("s", ack("puback", first!.packetId!));
+    expect(publishes(sim, "s").map((p) => dec(p.payload))).toEqual(["stays"]);
+    // q0 was only in memory (lost with the crash: not a queued QoS 0 for an offline session);
+    // "waits" expired in the queue.
+    expect(sim.broker.stats.droppedExpired).toBe(1);
+    const live = pair({}, { ...V5, receiveMaximum: 1 });
+    live.publish("p", "t", "first", 1);
+    live.publish("p", "t", "waits", 1, expiring(5));
+    live.publish("p", "t", "q0", 0, expiring(5));
+    live.publish("p", "t", "q0-forever", 0);
+    const [f] = publishes(live, "s");
+    live.advance(6_000);
+    live.send("s", ack("puback", f!.packetId!));
+    expect(publishes(live, "s").map((p) => dec(p.payload))).toEqual(["q0-forever"]);
+    expect(live.broker.stats.droppedExpired).toBe(2);
+  });
+
+  it("[MQTT-3.3.2-6] the forwarded Message Expiry Interval is the received one minus the time the message waited", () => {
+    const sim = pair({}, PERSIST);
+    sim.publish("p", "t", "now", 1, expiring(100));
+    const [now] = publishes(sim, "s");
+    expect(now!.properties.messageExpiryInterval).toBe(100);
+    sim.send("s", ack("puback", now!.packetId!));
+    sim.drop("s");
+    sim.publish("p", "t", "later", 1, { properties: { messageExpiryInterval: 100, contentType: "text/plain" } });
+    sim.advance(30_500);
+    sim.connect("s", PERSIST);
+    const [later] = publishes(sim, "s");
+    expect(later!.properties).toEqual({ messageExpiryInterval: 70, contentType: "text/plain" });
+    // A 3.1.1 subscriber gets no properties at all, but the message still expires for it.
+    const v4 = new Sim();
+    v4.connect("s", { clean: false });
+    v4.subscribe("s", [["t", 1]]);
+    v4.drop("s");
+    v4.connect("p", V5);
+    v4.publish("p", "t", "gone", 1, expiring(1));
+    v4.publish("p", "t", "kept", 1, expiring(100));
+    v4.advance(1_000);
+    v4.connect("s", { clean: false });
+    expect(v4.publishes("s").map((p) => [dec(p.payload), p.properties])).toEqual([["kept", {}]]);
+  });
+
+  it("[MQTT-3.3.2-5] [MQTT-3.3.2-6] a retained message is sent with the interval left, and not at all once it expired", () => {
+    const sim = new Sim();
+    sim.connect("p", V5);
+    sim.publish("p", "r", "retained", 1, { retain: true, ...expiring(5) });
+    sim.advance(3_000);
+    sim.connect("a", V5);
+    sim.subscribe("a", [["r", 1]]);
+    expect(sim.publishes("a").map((p) => [dec(p.payload), p.retain, p.properties.messageExpiryInterval])).toEqual([["retained", true, 2]]);
+    sim.advance(2_000);
+    sim.connect("b", V5);
+    sim.subscribe("b", [["r", 1]]);
+    expect(sim.publishes("b")).toEqual([]);
+    expect(sim.broker.stats.retained).toBe(0);
+    expect(sim.writesOf("retained-delete")).toEqual([{ op: "retained-delete", topic: "r" }]);
+  });
+
+  it("[MQTT-4.3.3-7] a QoS 2 message already sent is not expired: it is resent and its handshake finishes", () => {
+    const sim = pair({}, PERSIST);
+    sim.publish("p", "t", "q2", 2, expiring(5));
+    sim.publish("p", "t", "q2-released", 2, expiring(5));
+    const [a, b] = publishes(sim, "s");
+    sim.send("s", ack("pubrec", b!.packetId!));
+    expect(sim.take("s")).toMatchObject([{ type: "pubrel", packetId: b!.packetId }]);
+    sim.drop("s");
+    sim.advance(60_000);
+    sim.connect("s", PERSIST);
+    const again = sim.take("s").filter((p) => p.type !== "connack");
+    expect(again).toMatchObject([
+      { type: "publish", packetId: a!.packetId, dup: true, properties: { messageExpiryInterval: 0 } },
+      { type: "pubrel", packetId: b!.packetId },
+    ]);
+    sim.send("s", ack("pubrec", a!.packetId!));
+    expect(sim.take("s")).toMatchObject([{ type: "pubrel", packetId: a!.packetId }]);
+    sim.send("s", ack("pubcomp", a!.packetId!));
+    sim.send("s", ack("pubcomp", b!.packetId!));
+    expect(sim.broker.sessionStats("s")).toMatchObject({ queued: 0, inflight: 0, dropped: 0 });
+    expect(sim.broker.stats.droppedExpired).toBe(0);
+  });
+});
+
+describe("MQTT 5.0 Maximum Packet Size of the client", () => {
+  /** The encoded size of the PUBLISH the server would send for this message. */
+  const sizeOf = (topic: string, payload: string, qos: QoS) => encodedLength(publishPacket(topic, payload, qos, { packetId: 1 }), 5);
+
+  it("[MQTT-3.1.2-25] a PUBLISH bigger than the client's Maximum Packet Size is not sent and counts as delivered (a drop)", () => {
+    const fits = sizeOf("t", "x".repeat(20), 1);
+    const sim = pair({}, { ...V5, receiveMaximum: 1, properties: { maximumPacketSize: fits } });
+    sim.publish("p", "t", "x".repeat(20), 1); // exactly the limit: sent
+    sim.publish("p", "t", "y".repeat(21), 1); // one byte over
+    sim.publish("p", "t", "z".repeat(500), 2);
+    sim.publish("p", "t", "w".repeat(500), 0);
+    sim.publish("p", "t", "ok", 1);
+    const first = publishes(sim, "s");
+    expect(first.map((p) => dec(p.payload))).toEqual(["x".repeat(20)]);
+    expect(encodedLength(first[0]!, 5)).toBe(fits);
+    sim.send("s", ack("puback", first[0]!.packetId!));
+    // The too-big QoS 1/2 messages took no quota and do not hold up the queue.
+    expect(publishes(sim, "s").map((p) => dec(p.payload))).toEqual(["ok"]);
+    expect(sim.broker.stats).toMatchObject({ dropped: 3, droppedQueueFull: 0, droppedExpired: 0 });
+    expect(sim.eventsOf("message-dropped").map((e) => [e.qos, e.reason])).toEqual([
+      [1, "too-large"],
+      [2, "too-large"],
+      [0, "too-large"],
+    ]);
+    // Another client without the limit gets them all.
+    const open = pair();
+    open.publish("p", "t", "z".repeat(500), 2);
+    expect(publishes(open, "s")).toHaveLength(1);
+  });
+
+  it("[MQTT-3.1.2-25] a queued or in-flight message too big for the reconnected client is done as if acknowledged", () => {
+    const sim = pair({}, PERSIST);
+    sim.publish("p", "t", "b".repeat(300), 1); // in flight, unacknowledged
+    const [big] = publishes(sim, "s");
+    sim.drop("s");
+    sim.publish("p", "t", "q".repeat(300), 2); // queued while offline
+    sim.publish("p", "t", "small", 1);
+    const small: ConnectOptions = { ...PERSIST, properties: { maximumPacketSize: 100 } };
+    sim.connect("s", small);
+    const got = publishes(sim, "s");
+    expect(got.map((p) => [dec(p.payload), p.dup])).toEqual([["small", false]]);
+    sim.send("s", ack("puback", got[0]!.packetId!));
+    expect(sim.broker.sessionStats("s")).toMatchObject({ queued: 0, inflight: 0, dropped: 2 });
+    // Both are gone for good, also from the store: a reconnect without the limit gets nothing.
+    sim.crash();
+    sim.connect("s", PERSIST);
+    expect(publishes(sim, "s")).toEqual([]);
+    expect(big!.packetId).toBeDefined();
+    expect(sim.store.queues.get("s")?.size ?? 0).toBe(0);
+  });
+});
