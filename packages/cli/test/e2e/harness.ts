@@ -97,6 +97,9 @@ export interface BrokerOptions {
   readonly dataDir?: string;
   readonly verbose?: boolean;
   readonly extraArgs?: readonly string[];
+  /** Run under `ulimit -f` (KiB) with SIGXFSZ ignored: a write past it fails with EFBIG, like a
+   *  full disk. */
+  readonly fileSizeLimitKb?: number;
 }
 
 export interface BrokerProcess {
@@ -110,6 +113,8 @@ export interface BrokerProcess {
   waitForLine(what: string, pred: (l: LogLine) => boolean, timeoutMs?: number): Promise<LogLine>;
   /** SIGTERM (default) and wait for the exit code. */
   stop(signal?: NodeJS.Signals): Promise<number | null>;
+  /** Waits for the process to exit by itself; resolves its exit code. */
+  exited(timeoutMs?: number): Promise<number | null>;
 }
 
 const live = new Set<ChildProcess>();
@@ -148,7 +153,10 @@ export async function startBroker(options: BrokerOptions = {}): Promise<BrokerPr
     args.push("-c", file);
   }
   args.push(...(options.extraArgs ?? []));
-  const child = spawn(nodeBinary, args, { cwd: root, stdio: ["ignore", "pipe", "pipe"] });
+  const child =
+    options.fileSizeLimitKb === undefined
+      ? spawn(nodeBinary, args, { cwd: root, stdio: ["ignore", "pipe", "pipe"] })
+      : spawn("/bin/sh", ["-c", `trap '' XFSZ; ulimit -f ${options.fileSizeLimitKb}; exec "$0" "$@"`, nodeBinary, ...args], { cwd: root, stdio: ["ignore", "pipe", "pipe"] });
   live.add(child);
   const lines: LogLine[] = [];
   const listeners = new Set<() => void>();
@@ -223,6 +231,7 @@ export async function startBroker(options: BrokerOptions = {}): Promise<BrokerPr
     lines,
     stderr: () => stderr,
     waitForLine,
+    exited: (timeoutMs = 10_000) => waiter("broker exit", timeoutMs, () => (exitCode !== undefined ? { code: exitCode } : undefined), subscribe).then((r) => r.code),
     stop(signal = "SIGTERM") {
       if (exitCode !== undefined) return Promise.resolve(exitCode);
       const exited = waiter("broker exit", 10_000, () => (exitCode !== undefined ? { code: exitCode } : undefined), subscribe);
@@ -269,6 +278,10 @@ async function startMosquitto(options: BrokerOptions): Promise<BrokerProcess> {
   return {
     child, port, wsPort: undefined, tlsPort: undefined, url: `mqtt://127.0.0.1:${port}`, lines: [], stderr: () => stderr,
     waitForLine: () => Promise.reject(new Error("no log lines from mosquitto")),
+    exited: () => new Promise((resolve) => {
+      if (exitCode !== undefined) return resolve(exitCode);
+      child.once("exit", (code) => resolve(code));
+    }),
     stop: () => new Promise((resolve) => {
       if (exitCode !== undefined) return resolve(exitCode);
       child.once("exit", (code) => resolve(code));
