@@ -15,13 +15,12 @@
 // bench/results/latest.json, the `## End-to-end` section of docs/benchmarks.md and the charts
 // docs/bench/*.svg. Run `npm run build` first.
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
-import { execFileSync } from "node:child_process";
 import os from "node:os";
 import { performance } from "node:perf_hooks";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { Client } from "./e2e/client.mjs";
-import { BROKERS, ensureMosquitto, startBroker, versions } from "./e2e/brokers.mjs";
+import { BROKERS, ensureMosquitto, gitHead, startBroker, versions } from "./e2e/brokers.mjs";
 import { Incorrect, backlog, churn, fanIn, fanOut, idle, qos1Stream } from "./e2e/scenarios.mjs";
 import { writeReport } from "./e2e/report.mjs";
 import { summarise } from "./tools/profile-summary.mjs";
@@ -87,16 +86,6 @@ const median = (xs) => {
   return n === 0 ? undefined : n % 2 ? s[(n - 1) / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
 };
 
-// The commit measured (the brokers run the packages' dist, built from the working tree).
-function gitHead() {
-  try {
-    const head = execFileSync("git", ["rev-parse", "--short", "HEAD"], { cwd: root, encoding: "utf8" }).trim();
-    const dirty = execFileSync("git", ["status", "--porcelain", "--", "packages"], { cwd: root, encoding: "utf8" }).trim() !== "";
-    return dirty ? `${head}+dirty` : head;
-  } catch {
-    return undefined;
-  }
-}
 const commitAtStart = gitHead();
 const started = new Date();
 const stamp = started.toISOString().replace(/[:.]/g, "-");

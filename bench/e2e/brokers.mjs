@@ -78,6 +78,18 @@ export function ensureMosquitto() {
   return existsSync(MOSQUITTO);
 }
 
+/** The commit measured, `+dirty` when packages/ has uncommitted changes (the brokers run the
+ *  packages' dist, built from the working tree). */
+export function gitHead() {
+  try {
+    const head = execFileSync("git", ["rev-parse", "--short", "HEAD"], { cwd: root, encoding: "utf8" }).trim();
+    const dirty = execFileSync("git", ["status", "--porcelain", "--", "packages"], { cwd: root, encoding: "utf8" }).trim() !== "";
+    return dirty ? `${head}+dirty` : head;
+  } catch {
+    return undefined;
+  }
+}
+
 export function versions() {
   const v = { node: execFileSync(NODE, ["--version"], { encoding: "utf8" }).trim(), generatorNode: process.version };
   try {

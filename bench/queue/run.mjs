@@ -23,13 +23,12 @@
 // `## Persistent-session queue (bench/queue)` section of docs/benchmarks.md (between its marker
 // comments; figures of sizes not measured in this run stay, with the run they came from).
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
-import { execFileSync } from "node:child_process";
 import os from "node:os";
 import path from "node:path";
 import { performance } from "node:perf_hooks";
 import { fileURLToPath } from "node:url";
 import { Client } from "../e2e/client.mjs";
-import { BROKERS, ensureMosquitto, startBroker, versions } from "../e2e/brokers.mjs";
+import { BROKERS, ensureMosquitto, gitHead, startBroker, versions } from "../e2e/brokers.mjs";
 
 const root = fileURLToPath(new URL("../../", import.meta.url));
 export const TOPIC = "bench/queue";
@@ -376,15 +375,6 @@ export function writeDocs(run, docPath) {
   writeFileSync(docPath, text);
 }
 
-function gitHead() {
-  try {
-    const head = execFileSync("git", ["rev-parse", "--short", "HEAD"], { cwd: root, encoding: "utf8" }).trim();
-    const dirty = execFileSync("git", ["status", "--porcelain", "--", "packages"], { cwd: root, encoding: "utf8" }).trim() !== "";
-    return dirty ? `${head}+dirty` : head;
-  } catch {
-    return undefined;
-  }
-}
 
 async function main(argv) {
   const flag = (name) => argv.find((a) => a.startsWith(`--${name}=`))?.split("=")[1];

@@ -139,6 +139,13 @@ describe("MQTT 3.1.1", () => {
               q.loading = 1;
               q.merge(store.filter((seq) => seq > q.memTailSeq).slice(0, q.pageSize()).map(stored));
             };
+            const take = (): boolean => {
+              const e = q.takeOldestQueued();
+              if (e === undefined) return false;
+              delivered.push(e.seq);
+              store.splice(store.indexOf(e.seq), 1);
+              return true;
+            };
             const check = (): void => {
               const mem = q.mem;
               expect(mem.length).toBeLessThanOrEqual(window);
@@ -155,22 +162,13 @@ describe("MQTT 3.1.1", () => {
                 store.push(seq);
                 // "t" + payload: QueueEntry.bytes is topic + payload
                 q.push({ ...entry(seq), message: stored(seq).message, bytes: op });
-              } else if (op === "take") {
-                const e = q.takeOldestQueued();
-                if (e !== undefined) {
-                  delivered.push(e.seq);
-                  store.splice(store.indexOf(e.seq), 1);
-                }
-              } else load();
+              } else if (op === "take") take();
+              else load();
               check();
             }
             // Taking and paging alone drain the whole queue, in order.
             for (let guard = 0; store.length > 0 && guard < 10_000; guard++) {
-              const e = q.takeOldestQueued();
-              if (e !== undefined) {
-                delivered.push(e.seq);
-                store.splice(store.indexOf(e.seq), 1);
-              } else load();
+              if (!take()) load();
               check();
             }
             expect(store).toEqual([]);
