@@ -727,3 +727,180 @@ describe("MQTT 5.0 Maximum Packet Size of the client", () => {
     expect(sim.store.queues.get("s")?.size ?? 0).toBe(0);
   });
 });
+
+// Ids that MQTT 3.1.1 also uses, for another rule: the 3.1.1 tests that carry them do not check
+// the 5.0 rule, so these check it with MQTT 5 clients.
+describe("MQTT 5.0 rules whose ids 3.1.1 uses for other rules", () => {
+  it("[MQTT-3.1.2-4] [MQTT-3.1.2-5] [MQTT-3.1.2-6] [MQTT-3.2.2-2] [MQTT-3.2.2-3] Clean Start 1 discards the session; Clean Start 0 resumes one or creates one", () => {
+    const sim = new Sim();
+    expect(sim.connect("a", PERSIST)).toMatchObject({ reasonCode: 0, sessionPresent: false }); // created
+    sim.subscribe("a", [["t", 1]]);
+    sim.drop("a");
+    expect(sim.connect("a", PERSIST)).toMatchObject({ reasonCode: 0, sessionPresent: true }); // resumed
+    expect(sim.broker.sessionStats("a")).toBeDefined();
+    sim.connect("p", V5);
+    sim.publish("p", "t", "still subscribed", 1);
+    expect(sim.publishes("a")).toHaveLength(1);
+    sim.drop("a");
+    expect(sim.connect("a", { ...PERSIST, clean: true })).toMatchObject({ reasonCode: 0, sessionPresent: false }); // discarded
+    sim.publish("p", "t", "gone", 1);
+    expect(sim.publishes("a").map((p) => dec(p.payload))).toEqual(["still subscribed"]);
+  });
+
+  it("[MQTT-3.1.2-23] [MQTT-4.1.0-2] a Session Expiry Interval > 0 keeps the session after the connection closes; 0 discards it", () => {
+    const sim = new Sim();
+    sim.connect("keep", { ...V5, clean: false, sessionExpiry: 30 });
+    sim.subscribe("keep", [["t", 1]]);
+    sim.connect("zero", { ...V5, clean: false, sessionExpiry: 0 });
+    sim.subscribe("zero", [["t", 1]]);
+    sim.drop("keep");
+    sim.drop("zero");
+    expect(sim.broker.sessionStats("keep")).toBeDefined();
+    expect(sim.broker.sessionStats("zero")).toBeUndefined();
+    sim.connect("p", V5);
+    sim.publish("p", "t", "queued", 1);
+    sim.advance(29_000);
+    expect(sim.connect("keep", { ...V5, clean: false, sessionExpiry: 30 })).toMatchObject({ sessionPresent: true });
+    expect(sim.publishes("keep").map((p) => dec(p.payload))).toEqual(["queued"]);
+    expect(sim.connect("zero", { ...V5, clean: false })).toMatchObject({ sessionPresent: false });
+  });
+
+  it("[MQTT-3.1.2-22] [MQTT-3.1.4-4] [MQTT-3.1.4-5] an accepted CONNECT gets CONNACK 0x00; with Keep Alive 4 the connection closes after 6 s of silence", () => {
+    const sim = new Sim();
+    expect(sim.connect("a", { ...V5, keepAlive: 4 })).toMatchObject({ type: "connack", sessionPresent: false, reasonCode: 0 });
+    sim.advance(5_999);
+    expect(sim.isOpen("a")).toBe(true);
+    sim.advance(2);
+    expect(sim.isOpen("a")).toBe(false);
+  });
+
+  it("[MQTT-3.1.4-2] [MQTT-3.2.2-6] a CONNECT failing authentication is answered with a non-zero code, Session Present 0, and closed", () => {
+    const sim = new Sim({ authenticate: true }, { authenticate: (c) => (c.username === "ok" ? { ok: true } : { ok: false, reasonCode: 0x86 }) });
+    sim.connect("a", { ...PERSIST, username: "ok" });
+    sim.drop("a"); // a session exists for "a"
+    expect(sim.connect("a", { ...PERSIST, username: "bad" })).toEqual({ type: "connack", sessionPresent: false, reasonCode: 0x86, properties: {} });
+    expect(sim.isOpen("a")).toBe(false);
+    expect(sim.connect("a", { ...PERSIST, username: "ok" })).toMatchObject({ reasonCode: 0, sessionPresent: true });
+  });
+
+  it("[MQTT-3.1.2-1] a CONNECT with a protocol name other than MQTT is not accepted: the connection closes", () => {
+    const sim = new Sim();
+    sim.connect("a", { ...V5, protocolName: "MQIsdp" });
+    expect(sim.isOpen("a")).toBe(false);
+    expect(sim.received("a")).toEqual([]); // no CONNACK 0x00 (nor anything else)
+    expect(sim.broker.sessionStats("a")).toBeUndefined();
+  });
+
+  it("[MQTT-3.1.4-3] a second connection with the same client id gets the session; the old one gets DISCONNECT 0x8E and is closed", () => {
+    const sim = new Sim();
+    sim.connect("a", PERSIST);
+    const old = sim.client("a").conn!;
+    sim.connect("a", PERSIST, true);
+    expect(sim.actions).toContainEqual({ type: "send", conn: old, packet: { type: "disconnect", reasonCode: 0x8e, properties: {} }, version: 5 });
+    expect(sim.actions).toContainEqual(expect.objectContaining({ type: "close", conn: old, reason: 0x8e }));
+    expect(sim.isOpen("a")).toBe(true);
+  });
+
+  it("[MQTT-3.1.3-7] an empty client id is replaced by a generated one, returned as Assigned Client Identifier", () => {
+    const sim = new Sim({ assignedIdPrefix: "gen-" });
+    const connack = sim.connect("a", { ...V5, clientId: "" });
+    const id = connack!.properties.assignedClientIdentifier!;
+    expect(id.startsWith("gen-")).toBe(true);
+    expect(sim.broker.sessionStats(id)).toBeDefined();
+    expect(sim.connect("b", { ...V5, clientId: "b" })!.properties.assignedClientIdentifier).toBeUndefined();
+  });
+
+  it("[MQTT-3.1.2-7] [MQTT-3.1.2-14] [MQTT-3.1.2-15] [MQTT-3.1.3-10] the will is kept with the connection and published (retained or not, as flagged) with its User Properties in order", () => {
+    const sim = new Sim();
+    sim.connect("s", V5);
+    sim.subscribe("s", [["w/#", 1]]);
+    const userProperties: [string, string][] = [["b", "1"], ["a", "2"], ["b", "0"]];
+    sim.connect("keep", { ...V5, will: { topic: "w/keep", payload: enc("k"), qos: 1, retain: true, properties: { userProperties } } });
+    sim.connect("plain", { ...V5, will: { topic: "w/plain", payload: enc("p"), qos: 1, retain: false } });
+    expect(sim.publishes("s")).toEqual([]);
+    sim.drop("keep");
+    sim.drop("plain");
+    expect(sim.publishes("s").map((p) => [p.topic, dec(p.payload), p.properties.userProperties])).toEqual([
+      ["w/keep", "k", userProperties],
+      ["w/plain", "p", undefined],
+    ]);
+    sim.connect("late", V5);
+    sim.subscribe("late", [["w/#", 1]]);
+    expect(sim.publishes("late").map((p) => [p.topic, p.retain])).toEqual([["w/keep", true]]);
+  });
+
+  it("[MQTT-3.3.1-5] [MQTT-3.3.1-6] [MQTT-3.3.1-7] [MQTT-3.3.1-8] RETAIN=1 replaces the retained message, an empty one deletes it (and is delivered), RETAIN=0 leaves it alone", () => {
+    const sim = new Sim();
+    sim.connect("s", V5);
+    sim.subscribe("s", [["t", 1]]);
+    sim.connect("p", V5);
+    sim.publish("p", "t", "one", 1, { retain: true });
+    sim.publish("p", "t", "two", 1, { retain: true });
+    sim.publish("p", "t", "plain", 1);
+    sim.connect("a", V5);
+    sim.subscribe("a", [["t", 1]]);
+    expect(sim.publishes("a").map((p) => dec(p.payload))).toEqual(["two"]);
+    sim.publish("p", "t", "", 1, { retain: true });
+    expect(sim.publishes("s").map((p) => dec(p.payload))).toEqual(["one", "two", "plain", ""]);
+    expect(sim.broker.stats.retained).toBe(0);
+    sim.connect("b", V5);
+    sim.subscribe("b", [["t", 1]]);
+    expect(sim.publishes("b")).toEqual([]);
+  });
+
+  it("[MQTT-3.3.1-9] [MQTT-3.3.1-10] [MQTT-3.3.1-11] [MQTT-3.8.4-3] [MQTT-3.8.4-4] Retain Handling 0, 1 and 2 on a new and on a replaced subscription", () => {
+    const sim = new Sim();
+    sim.connect("p", V5);
+    sim.publish("p", "r", "kept", 0, { retain: true });
+    sim.connect("s", V5);
+    const retainedSent = (retainHandling: 0 | 1 | 2) => {
+      sim.take("s");
+      sim.subscribe("s", [{ ...sub("r", 1), retainHandling }]);
+      return sim.publishes("s").length;
+    };
+    expect(retainedSent(1)).toBe(1); // 1, new subscription: sent
+    expect(retainedSent(1)).toBe(0); // 1, replacing: not sent
+    expect(retainedSent(0)).toBe(1); // 0, replacing: sent again
+    expect(retainedSent(2)).toBe(0); // 2: never
+    sim.unsubscribe("s", ["r"]);
+    expect(retainedSent(2)).toBe(0);
+    sim.unsubscribe("s", ["r"]);
+    expect(retainedSent(0)).toBe(1); // 0, new subscription
+    // The replaced subscription is one subscription with the new options: one delivery, its QoS.
+    sim.subscribe("s", [["r", 0]]);
+    sim.take("s");
+    sim.publish("p", "r", "live", 1);
+    expect(sim.publishes("s").map((p) => [dec(p.payload), p.qos])).toEqual([["live", 0]]);
+  });
+
+  it("[MQTT-3.3.1-12] Retain As Published 0: forwarded messages carry RETAIN 0", () => {
+    const sim = new Sim();
+    sim.connect("s", V5);
+    sim.subscribe("s", [{ ...sub("t", 1), retainAsPublished: false }]);
+    sim.connect("p", V5);
+    sim.publish("p", "t", "r", 1, { retain: true });
+    expect(sim.publishes("s").map((p) => p.retain)).toEqual([false]);
+  });
+
+  it("[MQTT-3.8.3-3] No Local 1: the publisher's own messages are not sent back to it", () => {
+    const sim = new Sim();
+    sim.connect("a", V5);
+    sim.subscribe("a", [{ ...sub("t", 1), noLocal: true }]);
+    sim.connect("b", V5);
+    sim.subscribe("b", [{ ...sub("t", 1), noLocal: true }]);
+    sim.publish("a", "t", "from a", 1);
+    sim.publish("b", "t", "from b", 1);
+    expect(sim.publishes("a").map((p) => dec(p.payload))).toEqual(["from b"]);
+    expect(sim.publishes("b").map((p) => dec(p.payload))).toEqual(["from a"]);
+  });
+
+  it("[MQTT-4.3.2-1] [MQTT-4.3.2-2] [MQTT-4.3.3-1] [MQTT-4.3.3-2] a new QoS 1/2 message goes out with an unused id, its QoS and DUP 0", () => {
+    const sim = pair();
+    sim.publish("p", "t", "a", 1);
+    sim.publish("p", "t", "b", 2);
+    sim.publish("p", "t", "c", 1, { dup: true });
+    const got = publishes(sim, "s");
+    expect(got.map((p) => [dec(p.payload), p.qos, p.dup])).toEqual([["a", 1, false], ["b", 2, false], ["c", 1, false]]);
+    expect(new Set(got.map((p) => p.packetId)).size).toBe(3);
+  });
+});
