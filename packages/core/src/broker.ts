@@ -448,6 +448,11 @@ export class Broker {
         this.send(conn, P.pingresp());
         return;
       case "disconnect":
+        if (packet.reasonCode === 0x04 && conn.version === 5) {
+          // MQTT 5 "Disconnect with Will Message": the client asks for its will to be published.
+          this.closeConn(conn, 0x04, "client disconnected with will", false, true);
+          return;
+        }
         // [MQTT-3.14.4-3] [MQTT-3.1.2-10] DISCONNECT discards the will.
         conn.will = undefined;
         this.closeConn(conn, 0, "client disconnected", true, true);

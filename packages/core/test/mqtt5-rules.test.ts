@@ -904,3 +904,34 @@ describe("MQTT 5.0 rules whose ids 3.1.1 uses for other rules", () => {
     expect(new Set(got.map((p) => p.packetId)).size).toBe(3);
   });
 });
+
+describe("MQTT 5.0 DISCONNECT reason codes from the client and SUBSCRIBE with several filters", () => {
+  it("[MQTT-3.1.2-10] [MQTT-3.14.4-3] DISCONNECT 0x00 discards the will; DISCONNECT 0x04 (with Will Message) publishes it", () => {
+    const sim = new Sim();
+    sim.connect("s", V5);
+    sim.subscribe("s", [["w/#", 0]]);
+    for (const reasonCode of [0x00, 0x04]) {
+      const name = `c${reasonCode}`;
+      sim.connect(name, { ...V5, will: { topic: `w/${name}`, payload: enc(name) } });
+      sim.send(name, { type: "disconnect", reasonCode, properties: {} });
+      expect(sim.isOpen(name)).toBe(false);
+      // Once published or discarded, the will is gone: a later close publishes nothing more.
+      sim.drop(name);
+    }
+    expect(sim.publishes("s").map((p) => [p.topic, dec(p.payload)])).toEqual([["w/c4", "c4"]]);
+    expect(sim.eventsOf("will-published")).toHaveLength(1);
+  });
+
+  it("[MQTT-3.8.4-5] [MQTT-3.8.4-6] a SUBSCRIBE with several filters is handled as separate ones and answered by one SUBACK with a code per filter", () => {
+    const sim = new Sim({ maxQos: 1 });
+    sim.connect("s", V5);
+    const suback = sim.subscribe("s", [["a", 0], ["b", 2], ["c/+", 0], ["a", 1]]);
+    expect(types(sim.received("s")).filter((t) => t === "suback")).toHaveLength(1);
+    expect(suback).toMatchObject({ reasonCodes: [0, 1, 0, 1] });
+    sim.connect("p", V5);
+    sim.publish("p", "a", "x", 1);
+    sim.publish("p", "b", "y", 1);
+    // "a" was replaced by its second pair (QoS 1): one delivery each.
+    expect(sim.publishes("s").map((p) => [p.topic, p.qos])).toEqual([["a", 1], ["b", 1]]);
+  });
+});
