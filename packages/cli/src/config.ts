@@ -209,6 +209,7 @@ const brokerKeys = {
   queueQos0: bool,
   queueWindow: int(1, Number.MAX_SAFE_INTEGER),
   queueWindowBytes: int(1, Number.MAX_SAFE_INTEGER),
+  topicAliasMaximum: int(0, 65535),
   persistentSessionExpiry: orWord(int(0, 0xffffffff), "never"),
   maxPacketSize: int(2, 268_435_460),
   keepAliveFactor: num(1),
@@ -366,6 +367,7 @@ export function resolveSettings(file: ConfigFile, flags: CliFlags): Parsed<Setti
     ...(file.queueQos0 !== undefined && { queueQos0: file.queueQos0 }),
     ...(file.queueWindow !== undefined && { queueWindow: file.queueWindow }),
     ...(file.queueWindowBytes !== undefined && { queueWindowBytes: file.queueWindowBytes }),
+    ...(file.topicAliasMaximum !== undefined && { topicAliasMaximum: file.topicAliasMaximum }),
     ...(file.persistentSessionExpiry !== undefined && {
       persistentSessionExpiry:
         file.persistentSessionExpiry === "never" ? 0xffffffff : (file.persistentSessionExpiry as number),

@@ -224,6 +224,10 @@ export interface BrokerConfig {
    *  `onMessagePublished` hooks; createBroker turns it on when such a hook is given). Off by
    *  default: it costs an action and an event object per message; `stats.messagesIn` counts anyway. */
   readonly observePublishes: boolean;
+  /** MQTT 5 Topic Alias Maximum announced in CONNACK: how many topic aliases a client may define
+   *  per connection (at most 65535; default 10, as Mosquitto). 0: none (CONNACK says nothing; a PUBLISH with an alias is a
+   *  protocol error, 0x94). The server never sends aliases itself. */
+  readonly topicAliasMaximum: number;
 }
 
 export const defaultConfig: BrokerConfig = {
@@ -247,6 +251,7 @@ export const defaultConfig: BrokerConfig = {
   assignedIdPrefix: "harbormq-",
   maxBufferedPackets: 100,
   observePublishes: false,
+  topicAliasMaximum: 10,
 };
 
 export interface SessionStats {

@@ -390,6 +390,39 @@ export class Broker {
     }
   }
 
+  /**
+   * [MQTT-3.3.2-12] any alias from 1 to the Topic Alias Maximum of our CONNACK is accepted: a
+   * PUBLISH with a topic and an alias (re)defines it, one with an empty topic uses it. Returns the
+   * PUBLISH with its topic and without the alias (so no alias is forwarded, [MQTT-3.1.2-26]
+   * [MQTT-3.1.2-27]), or undefined after closing the connection for a protocol error.
+   */
+  private resolveTopicAlias(conn: Connection, p: PublishPacket): PublishPacket | undefined {
+    const alias = p.properties.topicAlias;
+    if (alias === undefined) {
+      this.protocolError(conn, 0x82, "PUBLISH with an empty topic and no topic alias");
+      return undefined;
+    }
+    const max = Math.min(Math.floor(this.config.topicAliasMaximum), 65_535);
+    if (conn.version !== 5 || alias < 1 || alias > max) {
+      // [MQTT-3.2.2-17] [MQTT-3.3.2-8] [MQTT-3.3.2-9] 0 or above our maximum is invalid.
+      this.protocolError(conn, 0x94, `topic alias ${alias} outside 1..${max}`);
+      return undefined;
+    }
+    let topic = p.topic;
+    if (topic.length > 0) (conn.topicAliases ??= new Map()).set(alias, topic);
+    else {
+      const known = conn.topicAliases?.get(alias);
+      if (known === undefined) {
+        this.protocolError(conn, 0x82, `topic alias ${alias} not defined on this connection`);
+        return undefined;
+      }
+      topic = known;
+    }
+    const { topicAlias: _alias, ...rest } = p.properties;
+    const props = Object.keys(rest).length === 0 ? P.NO_PROPERTIES : rest;
+    return P.publish(topic, p.payload, p.qos, p.retain, p.dup, p.packetId, props);
+  }
+
   /** An MQTT 5 protocol error with its own reason code: DISCONNECT with it, then close. */
   private protocolError(conn: Connection, reason: number, message: string): void {
     this.observe({ type: "protocol-error", conn: conn.id, clientId: conn.clientId, reason, message });
@@ -406,12 +439,10 @@ export class Broker {
   private dispatch(conn: Connection, packet: Packet): void {
     switch (packet.type) {
       case "publish":
-        if (packet.properties.topicAlias !== undefined) {
-          // CONNACK announces no Topic Alias Maximum (0: the client must send none, [MQTT-3.2.2-18]),
-          // so every alias is invalid; refusing it also keeps it from reaching subscribers
-          // ([MQTT-3.1.2-26] [MQTT-3.1.2-27]).
-          this.protocolError(conn, 0x94, "topic alias not allowed");
-          return;
+        if (packet.properties.topicAlias !== undefined || packet.topic.length === 0) {
+          const resolved = this.resolveTopicAlias(conn, packet);
+          if (resolved === undefined) return; // a protocol error closed the connection
+          packet = resolved;
         }
         if (this.config.authorizePublish) {
           const op = this.newOp();
@@ -784,13 +815,16 @@ export class Broker {
   // -------------------------------------------------------------------------------------------
   // Timers
 
-  /** MQTT 5 CONNACK properties: the assigned id [MQTT-3.2.2-16], and the limits a client must
-   *  respect so that it is not cut off without warning (Maximum Packet Size, Maximum QoS). */
+  /** MQTT 5 CONNACK properties: the assigned id [MQTT-3.2.2-16], the limits a client must
+   *  respect so that it is not cut off without warning (Maximum Packet Size, Maximum QoS), and
+   *  the Topic Alias Maximum when aliases are allowed. */
   private connackProperties(assignedId: string | undefined): Properties {
     const c = this.config;
-    if (assignedId === undefined && c.maxPacketSize >= MQTT_MAX_PACKET && c.maxQos === 2) return P.NO_PROPERTIES;
+    const aliases = Math.min(Math.floor(c.topicAliasMaximum), 65_535);
+    if (assignedId === undefined && c.maxPacketSize >= MQTT_MAX_PACKET && c.maxQos === 2 && !(aliases > 0)) return P.NO_PROPERTIES;
     return {
       ...(assignedId !== undefined && { assignedClientIdentifier: assignedId }),
+      ...(aliases > 0 && { topicAliasMaximum: aliases }),
       ...(c.maxQos < 2 && { maximumQoS: c.maxQos }),
       ...(c.maxPacketSize < MQTT_MAX_PACKET && { maximumPacketSize: c.maxPacketSize }),
     };

@@ -85,6 +85,9 @@ export class Connection {
   lastAckOp: OpId = 0;
   /** MQTT 5 Maximum Packet Size of the client (CONNECT property); undefined: no limit but the protocol's. */
   maxPacketSize: number | undefined = undefined;
+  /** MQTT 5 topic aliases the client defined on this connection ([MQTT-3.3.2-7]: never carried
+   *  to another one); allocated on first use. */
+  topicAliases: Map<number, string> | undefined = undefined;
   /** The CONNECT being authenticated. */
   connect: ConnectPacket | undefined = undefined;
 

@@ -551,7 +551,7 @@ describe("MQTT 5.0 CONNECT options the server does not support", () => {
   });
 
   it("[MQTT-3.1.2-27] a client's Topic Alias (CONNACK allows none) is a protocol error (0x94): it never reaches subscribers", () => {
-    const sim = new Sim();
+    const sim = new Sim({ topicAliasMaximum: 0 });
     sim.connect("s", { ...V5, properties: { topicAliasMaximum: 10 } });
     sim.subscribe("s", [["t", 1]]);
     sim.connect("p", { ...V5, will: { topic: "t", payload: enc("will") } });
@@ -933,5 +933,65 @@ describe("MQTT 5.0 DISCONNECT reason codes from the client and SUBSCRIBE with se
     sim.publish("p", "b", "y", 1);
     // "a" was replaced by its second pair (QoS 1): one delivery each.
     expect(sim.publishes("s").map((p) => [p.topic, p.qos])).toEqual([["a", 1], ["b", 1]]);
+  });
+});
+
+describe("MQTT 5.0 topic aliases from the client", () => {
+  const aliased = (alias: number) => ({ properties: { topicAlias: alias } });
+
+  it("[MQTT-3.3.2-12] accepts every Topic Alias from 1 to the Topic Alias Maximum of its CONNACK, and no other", () => {
+    const sim = new Sim({ topicAliasMaximum: 3 });
+    sim.connect("s", V5);
+    sim.subscribe("s", [["#", 1]]);
+    expect(sim.connect("p", V5)).toMatchObject({ reasonCode: 0, properties: { topicAliasMaximum: 3 } });
+    for (const alias of [1, 2, 3]) sim.publish("p", `t/${alias}`, `define ${alias}`, 1, aliased(alias));
+    for (const alias of [3, 1, 2]) sim.publish("p", "", `use ${alias}`, 1, aliased(alias));
+    sim.publish("p", "t/other", "redefine 1", 0, aliased(1));
+    sim.publish("p", "", "use 1 again", 0, aliased(1));
+    expect(sim.isOpen("p")).toBe(true);
+    const got = sim.publishes("s");
+    expect(got.map((p) => [p.topic, dec(p.payload)])).toEqual([
+      ["t/1", "define 1"],
+      ["t/2", "define 2"],
+      ["t/3", "define 3"],
+      ["t/3", "use 3"],
+      ["t/1", "use 1"],
+      ["t/2", "use 2"],
+      ["t/other", "redefine 1"],
+      ["t/other", "use 1 again"],
+    ]);
+    // The aliases are the publisher's: nothing is forwarded with one.
+    for (const p of got) expect(p.properties.topicAlias).toBeUndefined();
+    // Above the maximum (or 0): protocol error 0x94.
+    for (const alias of [4, 0]) {
+      sim.connect("q", V5);
+      sim.publish("q", "t/x", "bad", 0, aliased(alias));
+      expect(sim.take("q")).toEqual([expect.objectContaining({ type: "connack" }), { type: "disconnect", reasonCode: 0x94, properties: {} }]);
+      expect(sim.isOpen("q")).toBe(false);
+    }
+    expect(sim.publishes("s")).toHaveLength(8);
+  });
+
+  it("[MQTT-3.3.2-7] Topic Alias mappings are not carried from one network connection to another", () => {
+    const sim = new Sim({ topicAliasMaximum: 5 });
+    sim.connect("s", V5);
+    sim.subscribe("s", [["#", 0]]);
+    sim.connect("p", PERSIST);
+    sim.publish("p", "a/b", "define", 0, aliased(2));
+    sim.publish("p", "", "use", 0, aliased(2));
+    // The same client id (and session) on a new connection: alias 2 means nothing there.
+    sim.drop("p");
+    sim.connect("p", PERSIST);
+    sim.publish("p", "", "stale", 0, aliased(2));
+    expect(sim.isOpen("p")).toBe(false);
+    expect(sim.closedReason("p")).toBe(0x82);
+    // Nor on another client's connection.
+    sim.connect("o", V5);
+    sim.publish("o", "", "other", 0, aliased(2));
+    expect(sim.isOpen("o")).toBe(false);
+    expect(sim.publishes("s").map((p) => [p.topic, dec(p.payload)])).toEqual([
+      ["a/b", "define"],
+      ["a/b", "use"],
+    ]);
   });
 });

@@ -52,6 +52,23 @@ describe("MQTT 5.0", () => {
       await d.end();
     });
 
+    it("[MQTT-3.3.2-12] mqtt.js publishes with topic aliases (CONNACK Topic Alias Maximum 10) and subscribers get the full topic", async () => {
+      const sub = await v5("v5-alias-sub", true);
+      await sub.mqtt.subscribeAsync("v5/alias/#", { qos: 1 });
+      const pub = await mqttClient(broker.url, { clientId: "v5-alias-pub", protocolVersion: 5, autoAssignTopicAlias: true });
+      if (!reference) expect(pub.connack.properties?.topicAliasMaximum).toBe(10);
+      const sent: { alias: number | undefined; topic: string }[] = [];
+      pub.mqtt.on("packetsend", (p) => {
+        if (p.cmd === "publish") sent.push({ alias: p.properties?.topicAlias, topic: p.topic });
+      });
+      for (let i = 0; i < 3; i++) await pub.mqtt.publishAsync("v5/alias/long/topic/name", `m${i}`, { qos: 1 });
+      // The first PUBLISH defines the alias with the topic, the next ones send only the alias.
+      if (!reference) expect(sent.map((x) => [x.alias, x.topic])).toEqual([[1, "v5/alias/long/topic/name"], [1, ""], [1, ""]]);
+      expect((await sub.waitFor(3)).map((m) => [m.topic, m.payload])).toEqual([0, 1, 2].map((i) => ["v5/alias/long/topic/name", `m${i}`]));
+      await pub.end();
+      await sub.end();
+    });
+
     it("[MQTT-3.1.4-3] a taken-over MQTT 5 connection gets DISCONNECT 0x8E before it is closed", async () => {
       const first = await v5("v5-takeover", false, 300);
       const disconnect = new Promise<number | undefined>((resolve) => first.mqtt.once("disconnect", (p) => resolve(p.reasonCode)));
