@@ -821,9 +821,11 @@ export class Broker {
   private connackProperties(assignedId: string | undefined): Properties {
     const c = this.config;
     const aliases = Math.min(Math.floor(c.topicAliasMaximum), 65_535);
-    if (assignedId === undefined && c.maxPacketSize >= MQTT_MAX_PACKET && c.maxQos === 2 && !(aliases > 0)) return P.NO_PROPERTIES;
     return {
       ...(assignedId !== undefined && { assignedClientIdentifier: assignedId }),
+      // Shared subscriptions ($share/...) are not supported: CONNACK says so (3.2.2.3.16) and
+      // SUBSCRIBE refuses such filters with 0x9E rather than take them for ordinary ones.
+      sharedSubscriptionAvailable: 0,
       ...(aliases > 0 && { topicAliasMaximum: aliases }),
       ...(c.maxQos < 2 && { maximumQoS: c.maxQos }),
       ...(c.maxPacketSize < MQTT_MAX_PACKET && { maximumPacketSize: c.maxPacketSize }),
@@ -1010,7 +1012,8 @@ export class Broker {
     for (let i = 0; i < p.subscriptions.length; i++) {
       const sub = p.subscriptions[i]!;
       let code: number = Math.min(sub.qos, this.config.maxQos);
-      if (granted !== undefined) {
+      if (v5 && sub.topicFilter.startsWith("$share/")) code = 0x9e; // Shared Subscriptions not supported
+      else if (granted !== undefined) {
         // A hook's answer is untrusted input: anything but QoS 0..2 or a SUBACK failure code
         // the version can carry is a plain refusal (0x80; 0x87 not authorised in v5).
         const g = granted[i] ?? 0x80;

@@ -995,3 +995,19 @@ describe("MQTT 5.0 topic aliases from the client", () => {
     ]);
   });
 });
+
+describe("MQTT 5.0 shared subscriptions (not supported)", () => {
+  it("[MQTT-3.9.3-1] CONNACK says Shared Subscription Available 0, and a $share/ filter gets SUBACK 0x9E instead of being taken for a topic", () => {
+    const sim = new Sim();
+    expect(sim.connect("s", V5)?.properties).toMatchObject({ sharedSubscriptionAvailable: 0 });
+    const suback = sim.subscribe("s", [["$share/g/t", 1], ["t", 1]]);
+    expect(suback).toMatchObject({ reasonCodes: [0x9e, 1] });
+    sim.connect("p", V5);
+    sim.publish("p", "$share/g/t", "literal", 1);
+    sim.publish("p", "t", "plain", 1);
+    expect(sim.publishes("s").map((p) => dec(p.payload))).toEqual(["plain"]);
+    // MQTT 3.1.1 has no shared subscriptions: there the filter is an ordinary one.
+    sim.connect("old", { version: 4 });
+    expect(sim.subscribe("old", [["$share/g/t", 1]])).toMatchObject({ reasonCodes: [1] });
+  });
+});
