@@ -5,13 +5,21 @@ import * as E from "fp-ts/lib/Either.js";
 import { pipe } from "fp-ts/lib/function.js";
 import * as t from "io-ts";
 
+const nonNegative = t.refinement(t.number, (n) => n >= 0 && !Number.isNaN(n), "non-negative number");
+/** Limits where 0 would stop the broker: no window to send or page through, no packet size. */
+const atLeastOne = t.refinement(t.number, (n) => n >= 1, "number >= 1");
+
 /** Keys whose type is narrower than the type of their default value. */
 const special: Partial<Record<keyof BrokerConfig, t.Mixed>> = {
   maxQos: t.union([t.literal(0), t.literal(1), t.literal(2)]),
   overflowPolicy: t.union([t.literal("drop-new"), t.literal("drop-oldest")]),
+  maxInflight: atLeastOne,
+  queueWindow: atLeastOne,
+  queueWindowBytes: atLeastOne,
+  maxPacketSize: atLeastOne,
+  keepAliveFactor: atLeastOne,
+  connectTimeout: atLeastOne,
 };
-
-const nonNegative = t.refinement(t.number, (n) => n >= 0 && !Number.isNaN(n), "non-negative number");
 
 function codecFor(key: string, value: unknown): t.Mixed {
   const narrow = special[key as keyof BrokerConfig];

@@ -372,6 +372,10 @@ describe("driver with the real core", () => {
     expect(() => createBroker({ transports: [], config: { maxQos: 3 as QoS } })).toThrow(/config\.maxQos/);
     expect(() => createBroker({ transports: [], config: { maxInflihgt: 5 } as never })).toThrow(/maxInflihgt: unknown key/);
     expect(() => createBroker({ transports: [{} as never] })).toThrow(/transports/);
+    // 0 would leave no window to send or page through (found by review: the queue paged forever).
+    for (const key of ["maxInflight", "queueWindow", "queueWindowBytes", "maxPacketSize"] as const) {
+      expect(() => createBroker({ transports: [], config: { [key]: 0 } })).toThrow(new RegExp(`config\\.${key}.*>= 1`));
+    }
   });
 });
 

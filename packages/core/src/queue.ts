@@ -146,7 +146,9 @@ export class SessionQueue {
    *  not count: they are bounded by the in-flight window, and the queued ones behind them stay in
    *  memory for drop-oldest to find. */
   private get hasRoom(): boolean {
-    return this.waiting < this.window && this.waitingBytes < this.windowBytes;
+    // With nothing queued in memory there is always room for one: a window of 0 (refused by
+    // createBroker's options) must not page forever without making progress.
+    return this.waiting === 0 || (this.waiting < this.window && this.waitingBytes < this.windowBytes);
   }
 
   /** True when a new entry would go to memory (in order and within the window). */

@@ -179,6 +179,23 @@ describe("MQTT 3.1.1", () => {
       );
     });
 
+    it("a window of 0 entries or 0 bytes still pages one entry at a time (no load that brings nothing)", () => {
+      for (const q of [new SessionQueue(0), new SessionQueue(10, 0)]) {
+        for (let i = 0; i < 3; i++) q.push(entry(q.nextSeq()));
+        const out: number[] = [];
+        for (let round = 0; round < 10 && q.count > 0; round++) {
+          if (q.needsLoad()) {
+            q.loading = 1;
+            const after = q.memTailSeq;
+            expect(q.merge([1, 2, 3].filter((s) => s > after).map((s) => ({ seq: s, message: msg(s), qos: 1 as const, retain: false, state: "queued" as const, packetId: undefined, subscriptionIds: [] })))).toBeGreaterThan(0);
+          }
+          const e = q.takeOldestQueued();
+          if (e !== undefined) out.push(e.seq);
+        }
+        expect(out).toEqual([1, 2, 3]);
+      }
+    });
+
     it("drop-oldest never takes an entry in flight; isFull applies both limits", () => {
       const q = new SessionQueue(Infinity);
       const a = entry(q.nextSeq());
