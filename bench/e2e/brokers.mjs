@@ -26,11 +26,12 @@ export const NODE = (() => {
   return process.execPath;
 })();
 
-/** The Node flags the `harbormq` bin runs with (its shebang, `#!/usr/bin/env -S node FLAGS`),
- *  so the benchmark starts the broker as it ships. */
-export function binNodeFlags() {
-  const first = readFileSync(path.join(root, "packages/cli/dist/main.js"), "utf8").split("\n", 1)[0] ?? "";
-  const m = /^#!\/usr\/bin\/env -S node(.*)$/.exec(first);
+/** The Node flags `npm start` (the README's start command) runs the CLI with, so the benchmark
+ *  starts the broker the way a user does: the `node ...flags packages/cli/dist/main.js` of the
+ *  root package.json's start script. */
+export function startNodeFlags() {
+  const script = JSON.parse(readFileSync(path.join(root, "package.json"), "utf8")).scripts?.start ?? "";
+  const m = /\bnode((?:\s+--[^\s]+)*)\s+packages\/cli\/dist\/main\.js/.exec(script);
   return m === null ? [] : m[1].trim().split(/\s+/).filter((f) => f !== "");
 }
 
@@ -136,7 +137,7 @@ export async function startBroker(name, opts = {}) {
       writeFileSync(path.join(dir, "harbormq.json"), JSON.stringify(config));
       cmd = NODE;
       const prof = opts.profileDir ? ["--cpu-prof", `--cpu-prof-dir=${opts.profileDir}`, `--cpu-prof-name=${opts.profileName ?? name}.cpuprofile`] : [];
-      args = [...prof, ...binNodeFlags(), path.join(root, "packages/cli/dist/main.js"), "-c", path.join(dir, "harbormq.json"), "-p", String(port), "--host", "127.0.0.1"];
+      args = [...prof, ...startNodeFlags(), path.join(root, "packages/cli/dist/main.js"), "-c", path.join(dir, "harbormq.json"), "-p", String(port), "--host", "127.0.0.1"];
       args.push(...(name === "harbormq-memory" ? ["--memory"] : ["--data", path.join(dir, "data")]));
       break;
     }

@@ -1,8 +1,9 @@
-#!/usr/bin/env -S node --max-semi-space-size=4
+#!/usr/bin/env node
 // The `harbormq` bin: runs the command and exits with its code.
-// --max-semi-space-size=4 (MB): V8 grows its young generation to 32 MB while many clients connect
-// and keeps it; capped, 10,000 idle connections cost about 1.5 KB less each, and throughput did
-// not move (docs/benchmarks.md, Optimisations).
+// With many idle clients, run Node with --max-semi-space-size=4 (`npm start` does; or
+// NODE_OPTIONS): V8 grows its young generation to 32 MB while clients connect and keeps it.
+// It cannot be set from here (v8.setFlagsFromString comes too late), and a shebang with
+// `env -S` breaks on BusyBox (Alpine images) and the BSDs.
 import { run } from "./run.js";
 
 const code = await run(process.argv.slice(2), {
