@@ -9,6 +9,7 @@ import type {
   QoS,
   SubscribePacket,
   UnsubscribePacket,
+  Will,
 } from "@harbormq/codec";
 import { encodedLength, isValidReasonCode } from "@harbormq/codec";
 import {
@@ -94,6 +95,8 @@ export class Broker {
   private assignedCounter = 0;
   private now: Millis = 0;
   private started = false;
+  /** Shutdown closes connections without arming delayed wills (they would never fire). */
+  private shuttingDown = false;
   private restoredOnline: Session[] = [];
 
   // Per-input scratch state.
@@ -532,17 +535,29 @@ export class Broker {
         this.destroySession(session);
       }
     }
-    // [MQTT-3.1.2-8] the will goes out on an abnormal close of an accepted connection.
+    // [MQTT-3.1.2-8] the will goes out on an abnormal close of an accepted connection; an MQTT 5
+    // Will Delay Interval holds it until the delay passes or the session ends, whichever is first
+    // ([MQTT-3.1.3-9]: a new connection to the session before then cancels it).
     const will = conn.will;
     conn.will = undefined;
     if (!graceful && wasConnected && will !== undefined) {
-      const msg = willMessage(will, ++this.lastMessageId, this.now);
-      this.observe({ type: "will-published", clientId: conn.clientId!, topic: will.topic });
-      this.publishMessage(msg, conn.clientId);
+      const delay = conn.version === 5 ? (will.properties.willDelayInterval ?? 0) : 0;
+      const lives = session !== undefined && this.sessions.get(session.clientId) === session && session.conn === undefined;
+      if (delay > 0 && lives && !this.shuttingDown) {
+        session.pendingWill = will;
+        this.arm({ at: this.now + delay * 1000, kind: "will-delay", conn: 0, clientId: session.clientId, gen: session.gen });
+      } else this.publishWill(conn.clientId!, will);
     }
   }
 
+  private publishWill(clientId: string, will: Will): void {
+    const msg = willMessage(will, ++this.lastMessageId, this.now);
+    this.observe({ type: "will-published", clientId, topic: will.topic });
+    this.publishMessage(msg, clientId);
+  }
+
   private onShutdown(): void {
+    this.shuttingDown = true;
     for (const conn of [...this.conns.values()]) {
       if (conn.state === "connected" && conn.version === 5) this.send(conn, P.disconnect(0x8b));
       this.closeConn(conn, 0x8b, "server shutting down", !this.config.willOnShutdown, true);
@@ -626,12 +641,15 @@ export class Broker {
     const c = this.config;
     let existing = this.sessions.get(clientId);
     if (existing?.conn !== undefined) {
-      // [MQTT-3.1.4-2] takeover: the old connection is closed (abnormally: its will goes out).
+      // [MQTT-3.1.4-2] takeover: the old connection is closed (abnormally: its will goes out,
+      // unless it has a will delay: then this new connection cancels it, below).
       const old = existing.conn;
       if (old.version === 5) this.send(old, P.disconnect(0x8e));
       this.closeConn(old, 0x8e, "session taken over", false, true);
       existing = this.sessions.get(clientId);
     }
+    // [MQTT-3.1.3-9] a new connection for this client id before the will delay passed: no will.
+    if (existing !== undefined) existing.pendingWill = undefined;
     // Session type: 3.x clean session 0 is persistent; MQTT 5 is persistent with an expiry > 0.
     const v5Expiry = p.properties.sessionExpiryInterval ?? 0;
     const persistent = p.protocolVersion === 5 ? v5Expiry > 0 : !p.clean;
@@ -712,6 +730,10 @@ export class Broker {
   }
 
   private destroySession(s: Session): void {
+    // The session ends before its will's delay: the will goes now ([MQTT-3.1.2-8] 5.0).
+    const will = s.pendingWill;
+    s.pendingWill = undefined;
+    if (will !== undefined) this.publishWill(s.clientId, will);
     for (const filter of s.clearSubscriptions()) this.tree.remove(filter, s);
     this.sessions.delete(s.clientId);
     s.gen++;
@@ -865,6 +887,10 @@ export class Broker {
         const s = this.sessions.get(t.clientId);
         return s === undefined || s.conn !== undefined || s.gen !== t.gen;
       }
+      case "will-delay": {
+        const s = this.sessions.get(t.clientId);
+        return s === undefined || s.gen !== t.gen || s.pendingWill === undefined;
+      }
       default:
         return assertNever(t.kind);
     }
@@ -895,6 +921,13 @@ export class Broker {
           const s = this.sessions.get(t.clientId)!;
           this.destroySession(s);
           this.observe({ type: "session-expired", clientId: s.clientId });
+          break;
+        }
+        case "will-delay": {
+          const s = this.sessions.get(t.clientId)!;
+          const will = s.pendingWill!;
+          s.pendingWill = undefined;
+          this.publishWill(s.clientId, will);
           break;
         }
         default:

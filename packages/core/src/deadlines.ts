@@ -3,7 +3,7 @@
 // its deadline). Cost is O(log n) per armed timer and nothing per idle connection per tick.
 import type { ConnId, Millis } from "./api.js";
 
-export type TimerKind = "connect-timeout" | "keep-alive" | "session-expiry";
+export type TimerKind = "connect-timeout" | "keep-alive" | "session-expiry" | "will-delay";
 
 export interface Timer {
   readonly at: Millis;

@@ -1,7 +1,7 @@
 // A session ([MQTT-4.1.0-1]): subscriptions, the outgoing queue with its in-flight window, and the
 // QoS 2 receive state, keyed by client id ([MQTT-3.1.3-2]). Persistent sessions (clean session 0)
 // outlive their connection and are mirrored to the store; clean ones live with the connection.
-import type { ProtocolVersion } from "@harbormq/codec";
+import type { ProtocolVersion, Will } from "@harbormq/codec";
 import type { Millis, OpId, StoredSubscription } from "./api.js";
 import type { Connection } from "./connection.js";
 import { InflightWindow } from "./inflight.js";
@@ -49,6 +49,9 @@ export class Session {
     return this.qos2 !== undefined && this.qos2.delete(id);
   }
   dropped = 0;
+  /** MQTT 5: the will of the last connection, waiting for its Will Delay Interval (or the end of
+   *  the session, whichever comes first); a new connection to the session cancels it. */
+  pendingWill: Will | undefined = undefined;
   /** Bumped on every attach / detach: a session-expiry timer armed under another generation is stale. */
   gen = 0;
 

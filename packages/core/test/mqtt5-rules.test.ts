@@ -1011,3 +1011,61 @@ describe("MQTT 5.0 shared subscriptions (not supported)", () => {
     expect(sim.subscribe("old", [["$share/g/t", 1]])).toMatchObject({ reasonCodes: [1] });
   });
 });
+
+describe("MQTT 5.0 will delay", () => {
+  const delayedWill = (seconds: number) => ({ topic: "will/t", payload: enc("gone"), properties: { willDelayInterval: seconds } });
+  const wills = (sim: Sim) => publishes(sim, "w").map((p) => dec(p.payload));
+  const watcher = () => {
+    const sim = new Sim();
+    sim.connect("w", V5);
+    sim.subscribe("w", [["will/#", 0]]);
+    sim.take("w");
+    return sim;
+  };
+
+  it("[MQTT-3.1.2-8] the will of a lost connection goes out once its Will Delay Interval has passed", () => {
+    const sim = watcher();
+    sim.connect("c", { ...PERSIST, will: delayedWill(5) });
+    sim.drop("c");
+    expect(wills(sim)).toEqual([]);
+    sim.advance(4_999);
+    expect(wills(sim)).toEqual([]);
+    sim.advance(1);
+    expect(wills(sim)).toEqual(["gone"]);
+    sim.advance(60_000);
+    expect(wills(sim)).toEqual([]); // once
+  });
+
+  it("[MQTT-3.1.3-9] a new connection for the client id before the delay passed cancels the will (reconnect and takeover)", () => {
+    const sim = watcher();
+    sim.connect("c", { ...PERSIST, will: delayedWill(5) });
+    sim.drop("c");
+    sim.advance(2_000);
+    sim.connect("c", { ...PERSIST, will: delayedWill(5) });
+    sim.advance(10_000);
+    expect(wills(sim)).toEqual([]);
+    // Takeover: the old connection's delayed will is cancelled by the new connection.
+    sim.connect("c", { ...PERSIST, will: delayedWill(5) }, true);
+    sim.advance(10_000);
+    expect(wills(sim)).toEqual([]);
+    // Nor does it come back when that session ends later.
+    sim.connect("c", { version: 5, clean: true });
+    sim.disconnect("c");
+    expect(wills(sim)).toEqual([]);
+  });
+
+  it("[MQTT-3.1.2-8] the session ending before the delay sends the will then: session expiry, or no session at all", () => {
+    const sim = watcher();
+    sim.connect("c", { version: 5, clean: false, sessionExpiry: 2, will: delayedWill(60) });
+    sim.drop("c");
+    sim.advance(1_999);
+    expect(wills(sim)).toEqual([]);
+    sim.advance(1);
+    expect(wills(sim)).toEqual(["gone"]);
+    expect(sim.eventsOf("session-expired")).toHaveLength(1);
+    // A session that ends with its connection (expiry 0): the will goes at once.
+    sim.connect("d", { version: 5, will: delayedWill(60) });
+    sim.drop("d");
+    expect(wills(sim)).toEqual(["gone"]);
+  });
+});
