@@ -69,6 +69,30 @@ describe("MQTT 5.0", () => {
       await sub.end();
     });
 
+    it("[MQTT-3.1.2-8] [MQTT-3.1.3-9] a will with a Will Delay Interval goes out after the delay, and not at all if the client comes back first", async () => {
+      const watch = await v5("v5-will-watch", true);
+      await watch.mqtt.subscribeAsync("v5/will/#", { qos: 1 });
+      const will = (topic: string) => ({ topic, payload: Buffer.from("gone"), qos: 1 as const, retain: false, properties: { willDelayInterval: 1 } });
+      // Lost connection, no return: the will arrives about one second later.
+      const a = await mqttClient(broker.url, { clientId: "v5-will-a", protocolVersion: 5, clean: true, properties: { sessionExpiryInterval: 60 }, will: will("v5/will/a") });
+      const lostAt = performance.now();
+      a.mqtt.stream.destroy();
+      const [first] = await watch.waitFor(1, 5_000);
+      expect(first).toMatchObject({ topic: "v5/will/a", payload: "gone" });
+      if (!reference) expect(performance.now() - lostAt).toBeGreaterThanOrEqual(900);
+      // Lost, then back within the delay: its will never comes.
+      const b = await mqttClient(broker.url, { clientId: "v5-will-b", protocolVersion: 5, clean: true, properties: { sessionExpiryInterval: 60 }, will: will("v5/will/b") });
+      b.mqtt.stream.destroy();
+      const back = await v5("v5-will-b", false, 60);
+      // A marker published after the delay has passed arrives, and nothing before it.
+      await new Promise((r) => setTimeout(r, 1_500));
+      await back.mqtt.publishAsync("v5/will/marker", "after the delay", { qos: 1 });
+      const got = await watch.waitFor(2, 5_000);
+      expect(got.map((m) => m.topic)).toEqual(["v5/will/a", "v5/will/marker"]);
+      await back.end();
+      await watch.end();
+    });
+
     it("[MQTT-3.1.4-3] a taken-over MQTT 5 connection gets DISCONNECT 0x8E before it is closed", async () => {
       const first = await v5("v5-takeover", false, 300);
       const disconnect = new Promise<number | undefined>((resolve) => first.mqtt.once("disconnect", (p) => resolve(p.reasonCode)));
