@@ -167,6 +167,12 @@ export function createBroker(options: BrokerOptions): HarborBroker {
       await Promise.all(transports.map((t) => t.close()));
       await driver?.shutdown(options.shutdownTimeout ?? 5000);
       await store.close();
+      // A write that failed during the shutdown stopped the broker (fail-stop): it stays "failed",
+      // and close() resolves after onFatal has been called.
+      if ((state as string) === "failed") {
+        await failing;
+        return;
+      }
       state = "closed";
     },
   };

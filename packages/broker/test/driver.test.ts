@@ -437,6 +437,15 @@ describe("a failed store write stops the broker (fail-stop)", () => {
     await broker.close();
   });
 
+  it("a write that fails during close() stops the broker too: onFatal is called once, before close() resolves", async () => {
+    const { broker, transport, fatal } = await failing((w) => w.some((x) => x.op === "session-put" && x.session.disconnectedAt !== undefined));
+    await client(transport, "c-sub", { clean: false });
+    await broker.close();
+    expect(fatal).toHaveLength(1);
+    await broker.close();
+    expect(fatal).toHaveLength(1);
+  });
+
   it("[MQTT-3.8.4-1] no SUBACK for a subscription whose write failed", async () => {
     const { broker, transport, fatal } = await failing((w) => w.some((x) => x.op === "subscription-put"));
     const sub = await client(transport, "s-sub", { clean: false });

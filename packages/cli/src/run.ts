@@ -174,8 +174,10 @@ export async function run(
   // A failed store write stops the broker (fail-stop); the process then exits with EX_IOERR so
   // that its supervisor restarts it from the store.
   let onFatal: (error: Error) => void = () => undefined;
+  let storeFailed = false;
   const failed = new Promise<number>((resolve) => {
     onFatal = (error) => {
+      storeFailed = true;
       clearInterval(flusher);
       events.flush();
       logger.error("store-failed", `a store write failed; the broker stopped and exits for a restart from the store: ${error.message}`);
@@ -228,7 +230,9 @@ export async function run(
             dropped: st.dropped,
             droppedQueueFull: st.droppedQueueFull,
           });
-          resolve(0);
+          // A write that failed during the shutdown: the exit status says so (the store-failed
+          // line has been logged by onFatal).
+          resolve(storeFailed ? EXIT_STORE_FAILED : 0);
         },
         (err: unknown) => {
           logger.error("shutdown-failed", `shutdown failed: ${String(err)}`);
