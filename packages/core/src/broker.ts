@@ -41,6 +41,7 @@ import { RetainedIndex } from "./retained.js";
 import { Session } from "./session.js";
 import { TopicTree } from "./topic-tree.js";
 import { willMessage } from "./will.js";
+import { parseShared, SharedSubscriptions } from "./shared.js";
 
 export function assertNever(x: never): never {
   throw new Error(`unexpected value: ${JSON.stringify(x)}`);
@@ -87,6 +88,8 @@ export class Broker {
   private readonly conns = new Map<ConnId, Connection>();
   private readonly sessions = new Map<string, Session>();
   private readonly tree = new TopicTree<Session, StoredSubscription>();
+  /** `$share/{ShareName}/{filter}` subscriptions: one member of a group gets each message. */
+  private readonly shared = new SharedSubscriptions();
   private readonly retained = new RetainedIndex<StoredMessage>();
   private readonly ops = new Map<OpId, PendingOp>();
   private readonly timers = new DeadlineHeap();
@@ -203,7 +206,7 @@ export class Broker {
     const s = this.statsView;
     s.connections = this.conns.size;
     s.sessions = this.sessions.size;
-    s.subscriptions = this.tree.size;
+    s.subscriptions = this.tree.size + this.shared.size;
     s.retained = this.retained.size;
     s.messagesIn = this.totals.messagesIn;
     s.messagesOut = this.totals.messagesOut;
@@ -235,7 +238,7 @@ export class Broker {
       const s = new Session(m.clientId, true, m.protocolVersion, m.expiryInterval, m.disconnectedAt, c.maxInflight, c.queueWindow, c.queueWindowBytes);
       for (const sub of r.subscriptions) {
         s.setSubscription(sub);
-        this.tree.add(sub.filter, s, sub);
+        this.subscribe(s, sub);
       }
       for (const id of r.qos2) s.qos2Set(id, 0);
       const q = s.queue;
@@ -734,7 +737,7 @@ export class Broker {
     const will = s.pendingWill;
     s.pendingWill = undefined;
     if (will !== undefined) this.publishWill(s.clientId, will);
-    for (const filter of s.clearSubscriptions()) this.tree.remove(filter, s);
+    for (const filter of s.clearSubscriptions()) this.unsubscribe(s, filter);
     this.sessions.delete(s.clientId);
     s.gen++;
     if (s.persistent) this.write({ op: "session-delete", clientId: s.clientId });
@@ -845,9 +848,6 @@ export class Broker {
     const aliases = Math.min(Math.floor(c.topicAliasMaximum), 65_535);
     return {
       ...(assignedId !== undefined && { assignedClientIdentifier: assignedId }),
-      // Shared subscriptions ($share/...) are not supported: CONNACK says so (3.2.2.3.16) and
-      // SUBSCRIBE refuses such filters with 0x9E rather than take them for ordinary ones.
-      sharedSubscriptionAvailable: 0,
       ...(aliases > 0 && { topicAliasMaximum: aliases }),
       ...(c.maxQos < 2 && { maximumQoS: c.maxQos }),
       ...(c.maxPacketSize < MQTT_MAX_PACKET && { maximumPacketSize: c.maxPacketSize }),
@@ -1039,14 +1039,18 @@ export class Broker {
   private onSubscribe(conn: Connection, p: SubscribePacket, granted: readonly number[] | undefined): void {
     const session = conn.session!;
     const v5 = conn.version === 5;
+    // [MQTT-3.8.3-4] No Local on a shared subscription is a protocol error.
+    if (v5 && p.subscriptions.some((x) => x.noLocal && parseShared(x.topicFilter) !== undefined)) {
+      this.protocolError(conn, 0x82, "No Local on a shared subscription");
+      return;
+    }
     const codes: number[] = [];
     const fresh: boolean[] = [];
     // [MQTT-3.8.4-4] [MQTT-3.8.4-5] [MQTT-3.9.3-1] one code per filter, in order.
     for (let i = 0; i < p.subscriptions.length; i++) {
       const sub = p.subscriptions[i]!;
       let code: number = Math.min(sub.qos, this.config.maxQos);
-      if (v5 && sub.topicFilter.startsWith("$share/")) code = 0x9e; // Shared Subscriptions not supported
-      else if (granted !== undefined) {
+      if (granted !== undefined) {
         // A hook's answer is untrusted input: anything but QoS 0..2 or a SUBACK failure code
         // the version can carry is a plain refusal (0x80; 0x87 not authorised in v5).
         const g = granted[i] ?? 0x80;
@@ -1071,7 +1075,7 @@ export class Broker {
         subscriptionId: ids !== undefined && ids.length > 0 ? ids[0] : undefined,
       };
       session.setSubscription(stored);
-      this.tree.add(sub.topicFilter, session, stored);
+      this.subscribe(session, stored);
       if (session.persistent) this.write({ op: "subscription-put", clientId: session.clientId, subscription: stored });
       fresh.push(!existed);
     }
@@ -1082,6 +1086,8 @@ export class Broker {
       if (code >= 0x80) continue;
       const sub = p.subscriptions[i]!;
       if (sub.retainHandling === 2 || (sub.retainHandling === 1 && !fresh[i])) continue;
+      // Retained messages go to a new non-shared subscription only (3.3.1.3).
+      if (parseShared(sub.topicFilter) !== undefined) continue;
       const stored = session.subscription(sub.topicFilter)!;
       const ids = stored.subscriptionId !== undefined ? [stored.subscriptionId] : NO_IDS;
       let expired: string[] | undefined;
@@ -1109,7 +1115,7 @@ export class Broker {
       const had = session.deleteSubscription(filter);
       if (had) {
         // [MQTT-3.10.4-2] no new messages for it; [MQTT-3.10.4-3] deliveries already queued finish.
-        this.tree.remove(filter, session);
+        this.unsubscribe(session, filter);
         if (session.persistent) this.write({ op: "subscription-delete", clientId: session.clientId, filter });
       }
       codes.push(had ? 0x00 : 0x11);
@@ -1158,7 +1164,10 @@ export class Broker {
       }
     });
     const n = this.targetCount;
-    if (n === 0) return;
+    if (n === 0) {
+      this.routeShared(msg, publisher, false);
+      return;
+    }
     this.targetCount = 0;
     if (n > 1) this.fanOut = true;
     let messagePut = false;
@@ -1177,6 +1186,28 @@ export class Broker {
       this.q0Message = undefined;
       this.q0Packet = undefined;
     }
+    this.routeShared(msg, publisher, messagePut);
+  }
+
+  /** One delivery per matching shared group, to the member it picks ([MQTT-4.8.2-3]: with that
+   *  member's granted QoS). A separate copy from the member's own non-shared subscriptions. */
+  private routeShared(msg: StoredMessage, publisher: string | undefined, messagePut: boolean): void {
+    this.shared.match(msg.topic, (session, sub) => {
+      if (sub.noLocal && session.clientId === publisher) return;
+      const qos = (msg.qos < sub.qos ? msg.qos : sub.qos) as QoS;
+      const ids = sub.subscriptionId !== undefined ? [sub.subscriptionId] : NO_IDS;
+      messagePut = this.enqueueEntry(session, msg, qos, sub.retainAsPublished && msg.retain, ids, messagePut);
+    });
+  }
+
+  private subscribe(s: Session, sub: StoredSubscription): void {
+    if (parseShared(sub.filter) !== undefined) this.shared.add(s, sub);
+    else this.tree.add(sub.filter, s, sub);
+  }
+
+  private unsubscribe(s: Session, filter: string): void {
+    if (parseShared(filter) !== undefined) this.shared.remove(filter, s);
+    else this.tree.remove(filter, s);
   }
 
   /** topic + payload bytes of a message, what queue limits count; computed only when a delivery

@@ -401,11 +401,11 @@ describe("MQTT 5.0 (3.1.1-equivalent behaviour)", () => {
   it("[MQTT-3.2.2-16] [MQTT-3.2.2-9] tells a v5 client its assigned id, the maximum QoS and the maximum packet size", () => {
     const sim = new Sim({ maxQos: 1, maxPacketSize: 1024 });
     expect(sim.connect("a", { version: 5, clientId: "" })?.properties).toEqual({
-      assignedClientIdentifier: "harbormq-1", maximumQoS: 1, maximumPacketSize: 1024, topicAliasMaximum: 10, sharedSubscriptionAvailable: 0,
+      assignedClientIdentifier: "harbormq-1", maximumQoS: 1, maximumPacketSize: 1024, topicAliasMaximum: 10,
     });
-    // When every limit is the protocol's own, only what is not supported.
+    // Nothing to say when every limit is the protocol's own.
     const open = new Sim({ maxPacketSize: 268_435_460, topicAliasMaximum: 0 });
-    expect(open.connect("b", { version: 5 })?.properties).toEqual({ sharedSubscriptionAvailable: 0 });
+    expect(open.connect("b", { version: 5 })?.properties).toEqual({});
     // MQTT 3.1.1 CONNACK has no properties.
     expect(sim.connect("c", { version: 4 })?.properties).toEqual({});
   });

@@ -996,19 +996,134 @@ describe("MQTT 5.0 topic aliases from the client", () => {
   });
 });
 
-describe("MQTT 5.0 shared subscriptions (not supported)", () => {
-  it("[MQTT-3.9.3-1] CONNACK says Shared Subscription Available 0, and a $share/ filter gets SUBACK 0x9E instead of being taken for a topic", () => {
+describe("MQTT 5.0 shared subscriptions ($share/{ShareName}/{filter})", () => {
+  const group = (n: number, version: 4 | 5 = 5, qos: QoS = 1) => {
     const sim = new Sim();
-    expect(sim.connect("s", V5)?.properties).toMatchObject({ sharedSubscriptionAvailable: 0 });
-    const suback = sim.subscribe("s", [["$share/g/t", 1], ["t", 1]]);
-    expect(suback).toMatchObject({ reasonCodes: [0x9e, 1] });
+    for (let i = 1; i <= n; i++) {
+      sim.connect(`m${i}`, { version });
+      sim.subscribe(`m${i}`, [[`$share/g/jobs/+`, qos]]);
+      sim.take(`m${i}`);
+    }
     sim.connect("p", V5);
-    sim.publish("p", "$share/g/t", "literal", 1);
-    sim.publish("p", "t", "plain", 1);
-    expect(sim.publishes("s").map((p) => dec(p.payload))).toEqual(["plain"]);
-    // MQTT 3.1.1 has no shared subscriptions: there the filter is an ordinary one.
-    sim.connect("old", { version: 4 });
-    expect(sim.subscribe("old", [["$share/g/t", 1]])).toMatchObject({ reasonCodes: [1] });
+    return sim;
+  };
+  const got = (sim: Sim, name: string) => publishes(sim, name).map((p) => dec(p.payload));
+
+  it("[MQTT-4.8.2-3] each message goes to one member of the group, in turn, with that member's granted QoS; CONNACK does not say shared subscriptions are unavailable", () => {
+    const sim = new Sim();
+    expect(sim.connect("m1", V5)?.properties).not.toHaveProperty("sharedSubscriptionAvailable");
+    sim.subscribe("m1", [["$share/g/jobs/+", 1]]);
+    sim.connect("m2", V5);
+    sim.subscribe("m2", [["$share/g/jobs/+", 0]]);
+    sim.take("m1");
+    sim.take("m2");
+    sim.connect("p", V5);
+    for (let i = 0; i < 4; i++) sim.publish("p", "jobs/a", String(i), 1);
+    const one = publishes(sim, "m1");
+    const two = publishes(sim, "m2");
+    expect([...one, ...two].map((p) => dec(p.payload)).sort()).toEqual(["0", "1", "2", "3"]);
+    expect(one.map((p) => dec(p.payload))).toEqual(["0", "2"]);
+    expect(two.map((p) => dec(p.payload))).toEqual(["1", "3"]);
+    expect(one.every((p) => p.qos === 1) && two.every((p) => p.qos === 0)).toBe(true);
+    // Topics the group's filter does not match go nowhere.
+    sim.publish("p", "other", "x", 1);
+    expect(got(sim, "m1").concat(got(sim, "m2"))).toEqual([]);
+  });
+
+  it("two groups on the same filter each get a copy; a member's own non-shared subscription is a separate copy", () => {
+    const sim = new Sim();
+    sim.connect("a", V5);
+    sim.subscribe("a", [["$share/x/t", 1], ["t", 1]]);
+    sim.connect("b", V5);
+    sim.subscribe("b", [["$share/y/t", 1]]);
+    sim.take("a");
+    sim.take("b");
+    sim.connect("p", V5);
+    sim.publish("p", "t", "m", 1);
+    expect(got(sim, "a")).toEqual(["m", "m"]);
+    expect(got(sim, "b")).toEqual(["m"]);
+  });
+
+  it("online members are chosen first; with nobody online a persistent member queues the message; unsubscribing and ending sessions leave the group", () => {
+    const sim = new Sim();
+    sim.connect("off", PERSIST);
+    sim.subscribe("off", [["$share/g/t", 1]]);
+    sim.drop("off");
+    sim.connect("on", V5);
+    sim.subscribe("on", [["$share/g/t", 1]]);
+    sim.take("on");
+    sim.connect("p", V5);
+    for (let i = 0; i < 3; i++) sim.publish("p", "t", String(i), 1);
+    expect(got(sim, "on")).toEqual(["0", "1", "2"]);
+    sim.unsubscribe("on", ["$share/g/t"]);
+    sim.publish("p", "t", "queued", 1);
+    expect(got(sim, "on")).toEqual([]);
+    expect(sim.connect("off", PERSIST)).toMatchObject({ sessionPresent: true });
+    expect(got(sim, "off")).toEqual(["queued"]);
+    // The last member's session ends: the group is gone and nothing is routed.
+    sim.connect("off", V5);
+    sim.publish("p", "t", "nobody", 1);
+    expect(got(sim, "off")).toEqual([]);
+    expect(sim.broker.stats.subscriptions).toBe(0);
+  });
+
+  it("[MQTT-4.8.2-4] [MQTT-4.8.2-5] a QoS 2 delivery to a member that drops is finished with that member when it returns, never given to another", () => {
+    const sim = new Sim();
+    sim.connect("a", PERSIST);
+    sim.subscribe("a", [["$share/g/t", 2]]);
+    sim.connect("b", V5);
+    sim.subscribe("b", [["$share/g/t", 2]]);
+    sim.take("a");
+    sim.take("b");
+    sim.connect("p", V5);
+    sim.publish("p", "t", "exactly once", 2);
+    const [first] = publishes(sim, "a");
+    expect(dec(first!.payload)).toBe("exactly once");
+    sim.drop("a");
+    sim.advance(1_000);
+    expect(got(sim, "b")).toEqual([]);
+    sim.connect("a", PERSIST);
+    const again = publishes(sim, "a");
+    expect(again.map((p) => [dec(p.payload), p.dup, p.packetId])).toEqual([["exactly once", true, first!.packetId]]);
+  });
+
+  it("[MQTT-4.8.2-6] a member's PUBACK >= 0x80 ends the delivery: it is not tried with another member", () => {
+    const sim = group(2);
+    sim.publish("p", "jobs/a", "refused", 1);
+    const [p] = publishes(sim, "m1");
+    sim.send("m1", { ...ack("puback", p!.packetId!), reasonCode: 0x80 });
+    expect(got(sim, "m2")).toEqual([]);
+    expect(sim.broker.sessionStats("m1")).toMatchObject({ inflight: 0, queued: 0 });
+  });
+
+  it("[MQTT-3.8.3-4] No Local on a shared subscription is a protocol error", () => {
+    const sim = new Sim();
+    sim.connect("a", V5);
+    sim.send("a", { type: "subscribe", packetId: 1, subscriptions: [{ ...sub("$share/g/t", 1), noLocal: true }], properties: {} });
+    expect(sim.closedReason("a")).toBe(0x82);
+  });
+
+  it("retained messages are not sent when a shared subscription is made (only non-shared ones get them)", () => {
+    const sim = new Sim();
+    sim.connect("p", V5);
+    sim.publish("p", "t", "kept", 1, { retain: true });
+    sim.connect("a", V5);
+    sim.subscribe("a", [["$share/g/t", 1]]);
+    expect(got(sim, "a")).toEqual([]);
+    sim.subscribe("a", [["t", 1]]);
+    expect(got(sim, "a")).toEqual(["kept"]);
+  });
+
+  it("MQTT 3.1.1 clients share too, and a persistent member's shared subscription survives a restart", () => {
+    const sim = group(2, 4);
+    sim.connect("k", { clean: false });
+    sim.subscribe("k", [["$share/h/jobs/#", 1]]);
+    sim.drop("k");
+    sim.crash();
+    sim.connect("p", V5);
+    sim.publish("p", "jobs/x", "after restart", 1);
+    expect(sim.connect("k", { clean: false })).toMatchObject({ sessionPresent: true });
+    expect(got(sim, "k")).toEqual(["after restart"]);
   });
 });
 

@@ -93,6 +93,23 @@ describe("MQTT 5.0", () => {
       await watch.end();
     });
 
+    it("[MQTT-4.8.2-3] shared subscription: an MQTT 5 and an MQTT 3.1.1 client in one group split the messages, each delivered once", async () => {
+      const a = await v5("v5-share-a", true);
+      await a.mqtt.subscribeAsync("$share/workers/v5/jobs/#", { qos: 1 });
+      const b = await mqttClient(broker.url, { clientId: "v5-share-b", protocolVersion: 4 });
+      await b.mqtt.subscribeAsync("$share/workers/v5/jobs/#", { qos: 1 });
+      const sent = Array.from({ length: 10 }, (_, i) => `job ${i}`);
+      for (const [i, m] of sent.entries()) await mosquittoPub(broker.port, ["-V", "mqttv5", "-q", "1", "-t", `v5/jobs/${i}`, "-m", m]);
+      const total = () => a.received.length + b.received.length;
+      await a.waitFor(1);
+      await b.waitFor(1);
+      for (let i = 0; i < 100 && total() < 10; i++) await new Promise((r) => setTimeout(r, 20));
+      expect([...a.received, ...b.received].map((m) => m.payload).sort()).toEqual([...sent].sort());
+      if (!reference) expect([a.received.length, b.received.length]).toEqual([5, 5]); // round robin
+      await a.end();
+      await b.end();
+    });
+
     it("[MQTT-3.1.4-3] a taken-over MQTT 5 connection gets DISCONNECT 0x8E before it is closed", async () => {
       const first = await v5("v5-takeover", false, 300);
       const disconnect = new Promise<number | undefined>((resolve) => first.mqtt.once("disconnect", (p) => resolve(p.reasonCode)));
