@@ -17,13 +17,16 @@ describe("MQTT 3.1.1", () => {
     const pub = await mqttClient(broker.url, { clientId: "full-pub" });
     const acked: number[] = [];
     const body = "x".repeat(20_000);
+    // One at a time, so the file grows message by message and some are acknowledged before it
+    // hits the limit (a burst could fill it within the first group commit).
+    const closed = pub.closed(30_000).then(() => "closed" as const);
     for (let i = 0; i < 200; i++) {
-      pub.mqtt.publish("full/x", `${String(i).padStart(4, "0")}${body}`, { qos: 1 }, (err) => {
-        if (err === undefined || err === null) acked.push(i);
-      });
+      const sent = pub.mqtt.publishAsync("full/x", `${String(i).padStart(4, "0")}${body}`, { qos: 1 }).then(() => "acked" as const, () => "error" as const);
+      if ((await Promise.race([sent, closed])) !== "acked") break;
+      acked.push(i);
     }
     expect(await broker.exited(20_000)).toBe(74);
-    await pub.closed();
+    await closed;
     const failed = broker.lines.find((l) => l.event === "store-failed");
     expect(failed?.level).toBe("error");
     // Some messages were acknowledged before the file hit the limit, not all 200 (4 MB > 1 MB).
