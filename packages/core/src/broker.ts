@@ -100,6 +100,9 @@ export class Broker {
   private started = false;
   /** Shutdown closes connections without arming delayed wills (they would never fire). */
   private shuttingDown = false;
+  /** Session generations come from one counter: a timer armed for an earlier session of the same
+   *  client id can never match a later session (each new Session would start again at 0). */
+  private sessionGen = 0;
   private restoredOnline: Session[] = [];
 
   // Per-input scratch state.
@@ -485,9 +488,10 @@ export class Broker {
         this.send(conn, P.pingresp());
         return;
       case "disconnect":
-        if (packet.reasonCode === 0x04 && conn.version === 5) {
-          // MQTT 5 "Disconnect with Will Message": the client asks for its will to be published.
-          this.closeConn(conn, 0x04, "client disconnected with will", false, true);
+        if (packet.reasonCode !== 0x00 && conn.version === 5) {
+          // [MQTT-3.1.2-10] only DISCONNECT 0x00 removes the will: 0x04 ("Disconnect with Will
+          // Message") and the error codes leave it to be published.
+          this.closeConn(conn, packet.reasonCode, packet.reasonCode === 0x04 ? "client disconnected with will" : "client disconnected with an error", false, true);
           return;
         }
         // [MQTT-3.14.4-3] [MQTT-3.1.2-10] DISCONNECT discards the will.
@@ -526,7 +530,7 @@ export class Broker {
     conn.session = undefined;
     if (session !== undefined && session.conn === conn) {
       session.conn = undefined;
-      session.gen++;
+      session.gen = ++this.sessionGen;
       if (session.persistent && session.expiryInterval !== 0) {
         // [MQTT-3.1.2-4] the session lives on; QoS 0 that was only waiting in memory goes.
         for (const e of session.queue.dropVolatile()) this.countDrop(session, e.message, e.qos, "disconnected");
@@ -561,6 +565,14 @@ export class Broker {
 
   private onShutdown(): void {
     this.shuttingDown = true;
+    if (this.config.willOnShutdown) {
+      // Wills waiting for their delay would be lost with the process (wills are not stored).
+      for (const s of this.sessions.values()) {
+        const will = s.pendingWill;
+        s.pendingWill = undefined;
+        if (will !== undefined) this.publishWill(s.clientId, will);
+      }
+    }
     for (const conn of [...this.conns.values()]) {
       if (conn.state === "connected" && conn.version === 5) this.send(conn, P.disconnect(0x8b));
       this.closeConn(conn, 0x8b, "server shutting down", !this.config.willOnShutdown, true);
@@ -651,8 +663,7 @@ export class Broker {
       this.closeConn(old, 0x8e, "session taken over", false, true);
       existing = this.sessions.get(clientId);
     }
-    // [MQTT-3.1.3-9] a new connection for this client id before the will delay passed: no will.
-    if (existing !== undefined) existing.pendingWill = undefined;
+
     // Session type: 3.x clean session 0 is persistent; MQTT 5 is persistent with an expiry > 0.
     const v5Expiry = p.properties.sessionExpiryInterval ?? 0;
     const persistent = p.protocolVersion === 5 ? v5Expiry > 0 : !p.clean;
@@ -665,7 +676,10 @@ export class Broker {
       existing = undefined;
     }
     if (existing !== undefined) {
-      // [MQTT-3.1.2-4] [MQTT-3.1.3-2] resume the session of this client id.
+      // [MQTT-3.1.2-4] [MQTT-3.1.3-2] resume the session of this client id. [MQTT-3.1.3-9] a new
+      // connection to the session before the will delay passed: the will is not sent. (Clean
+      // Start 1 above ended the session instead, which sends it.)
+      existing.pendingWill = undefined;
       session = existing;
       sessionPresent = true; // [MQTT-3.2.2-2]
       // A resumed persistent session stays mirrored in the store; an MQTT 5 expiry of 0 makes it
@@ -680,7 +694,7 @@ export class Broker {
     session.inflight.max = p.protocolVersion === 5 ? Math.min(c.maxInflight, p.properties.receiveMaximum ?? 65_535) : c.maxInflight;
     // [MQTT-3.2.2-1] [MQTT-3.2.2-3] session present is 0 for clean session 1 or a new session.
     session.conn = conn;
-    session.gen++;
+    session.gen = ++this.sessionGen;
     session.disconnectedAt = undefined;
     conn.session = session;
     conn.clientId = clientId;
@@ -733,14 +747,15 @@ export class Broker {
   }
 
   private destroySession(s: Session): void {
-    // The session ends before its will's delay: the will goes now ([MQTT-3.1.2-8] 5.0).
+    for (const filter of s.clearSubscriptions()) this.unsubscribe(s, filter);
+    this.sessions.delete(s.clientId);
+    s.gen = ++this.sessionGen;
+    if (s.persistent) this.write({ op: "session-delete", clientId: s.clientId });
+    // The session ends before its will's delay: the will goes now ([MQTT-3.1.2-8] 5.0), after
+    // the session left every subscription (a shared group must not pick the dying session).
     const will = s.pendingWill;
     s.pendingWill = undefined;
     if (will !== undefined) this.publishWill(s.clientId, will);
-    for (const filter of s.clearSubscriptions()) this.unsubscribe(s, filter);
-    this.sessions.delete(s.clientId);
-    s.gen++;
-    if (s.persistent) this.write({ op: "session-delete", clientId: s.clientId });
   }
 
   // -------------------------------------------------------------------------------------------
@@ -1268,6 +1283,7 @@ export class Broker {
       this.countDrop(s, msg, qos, "too-large");
       return messagePut;
     }
+    if (q.isFull(c.maxQueuedMessages, c.maxQueuedBytes, bytes)) this.dropExpired(s);
     while (q.isFull(c.maxQueuedMessages, c.maxQueuedBytes, bytes)) {
       const victim = c.overflowPolicy === "drop-oldest" ? q.takeOldestQueued() : undefined;
       if (victim === undefined) {
@@ -1422,6 +1438,17 @@ export class Broker {
     if (max === undefined) return false;
     const packet = P.publish(m.topic, m.payload, qos, retain, false, qos === 0 ? undefined : 1, this.publishProperties(conn, m, ids));
     return encodedLength(packet, conn.version) > max;
+  }
+
+  /** [MQTT-3.3.2-5] queued entries in memory whose expiry passed are deleted now, so that a full
+   *  queue makes room for live messages before refusing one (only queued ones: [MQTT-4.3.3-7]). */
+  private dropExpired(s: Session): void {
+    const q = s.queue;
+    for (let i = q.firstQueued(); i >= 0 && i < q.inMemory; ) {
+      const e = q.at(i)!;
+      if (e.state === "queued" && this.isExpired(e.message)) this.discard(s, e, "expired");
+      else i++;
+    }
   }
 
   /** Ends a delivery without (further) sending it: an expired queued message, or one too big

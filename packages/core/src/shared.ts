@@ -30,6 +30,14 @@ export class SharedGroup {
     readonly key: string,
   ) {}
 
+  /** Removes a member; the member that was next stays next. */
+  removeMember(session: Session): void {
+    const i = this.members.indexOf(session);
+    this.members.splice(i, 1);
+    if (i < this.next) this.next--;
+    if (this.next >= this.members.length) this.next = 0;
+  }
+
   /** The member to deliver the next message to: round robin, skipping offline members while an
    *  online one exists (an offline persistent member queues the message, so it is only chosen
    *  when nobody is online). */
@@ -78,7 +86,7 @@ export class SharedSubscriptions {
   remove(filter: string, session: Session): void {
     const group = this.groups.get(filter);
     if (group === undefined || !group.subs.delete(session)) return;
-    group.members.splice(group.members.indexOf(session), 1);
+    group.removeMember(session);
     this.count--;
     if (group.members.length === 0) {
       this.groups.delete(filter);

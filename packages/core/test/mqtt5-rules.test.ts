@@ -1163,9 +1163,12 @@ describe("MQTT 5.0 will delay", () => {
     sim.connect("c", { ...PERSIST, will: delayedWill(5) }, true);
     sim.advance(10_000);
     expect(wills(sim)).toEqual([]);
-    // Nor does it come back when that session ends later.
-    sim.connect("c", { version: 5, clean: true });
+    // A takeover with Clean Start 1 is not a connection to that session: it ends the session,
+    // and the taken-over connection's delayed will goes out then, once.
+    sim.connect("c", { version: 5, clean: true }, true);
     sim.disconnect("c");
+    expect(wills(sim)).toEqual(["gone"]);
+    sim.advance(10_000);
     expect(wills(sim)).toEqual([]);
   });
 
@@ -1182,5 +1185,133 @@ describe("MQTT 5.0 will delay", () => {
     sim.connect("d", { version: 5, will: delayedWill(60) });
     sim.drop("d");
     expect(wills(sim)).toEqual(["gone"]);
+  });
+});
+
+describe("timers, wills and queues after review", () => {
+  const pubs = (sim: Sim, name: string) => publishes(sim, name);
+  const turn = (sim: Sim) => sim.broker.nextDeadline();
+
+  it("[MQTT-3.1.2-23] a session-expiry timer of an earlier session never expires a later session of the same client id", () => {
+    const sim = new Sim();
+    sim.connect("z", { version: 5, clean: false, sessionExpiry: 50 });
+    turn(sim);
+    sim.drop("z");
+    turn(sim);
+    sim.connect("a", { version: 5, clean: false, sessionExpiry: 100 });
+    sim.drop("a");
+    turn(sim);
+    sim.advance(10_000);
+    turn(sim);
+    sim.connect("a", { version: 5, clean: true, sessionExpiry: 1000 });
+    sim.subscribe("a", [["t", 1]]);
+    sim.drop("a");
+    turn(sim);
+    sim.connect("p", V5);
+    sim.publish("p", "t", "keep me", 1);
+    sim.advance(95_000);
+    expect(sim.eventsOf("session-expired").map((e) => e.clientId)).toEqual(["z"]);
+    expect(sim.broker.sessionStats("a")?.queued).toBe(1);
+  });
+
+  it("[MQTT-3.1.2-8] a will-delay timer of an earlier session never publishes a later session's will early", () => {
+    const sim = new Sim();
+    sim.connect("s", V5);
+    sim.subscribe("s", [["w", 0]]);
+    sim.take("s");
+    sim.connect("z", { version: 5, clean: false, sessionExpiry: 50 });
+    sim.drop("z");
+    turn(sim);
+    sim.connect("a", { version: 5, clean: false, sessionExpiry: 10, will: { topic: "w", payload: enc("first"), properties: { willDelayInterval: 100 } } });
+    sim.drop("a");
+    turn(sim);
+    sim.advance(10_000);
+    turn(sim);
+    expect(pubs(sim, "s").map((p) => dec(p.payload))).toEqual(["first"]);
+    sim.connect("a", { version: 5, clean: false, sessionExpiry: 10_000, will: { topic: "w", payload: enc("second"), properties: { willDelayInterval: 1000 } } });
+    sim.drop("a");
+    turn(sim);
+    sim.advance(95_000);
+    expect(pubs(sim, "s")).toEqual([]);
+    sim.advance(1_000_000);
+    expect(pubs(sim, "s").map((p) => dec(p.payload))).toEqual(["second"]);
+  });
+
+  it("[MQTT-3.1.2-8] Clean Start 1 ends the session, so its delayed will goes out then", () => {
+    const sim = new Sim();
+    sim.connect("s", V5);
+    sim.subscribe("s", [["w", 0]]);
+    sim.take("s");
+    sim.connect("a", { version: 5, clean: false, sessionExpiry: 1000, will: { topic: "w", payload: enc("gone"), properties: { willDelayInterval: 100 } } });
+    sim.drop("a");
+    sim.advance(1000);
+    sim.connect("a", { version: 5, clean: true });
+    expect(pubs(sim, "s").map((p) => dec(p.payload))).toEqual(["gone"]);
+    sim.advance(200_000);
+    expect(pubs(sim, "s")).toEqual([]);
+  });
+
+  it("a will published as its session ends never goes to that session's own shared-group membership", () => {
+    const sim = new Sim();
+    sim.connect("A", { version: 5, clean: false, sessionExpiry: 10, will: { topic: "w", qos: 1, payload: enc("A's will"), properties: { willDelayInterval: 100 } } });
+    sim.subscribe("A", [["$share/g/w", 1]]);
+    sim.connect("B", { version: 5, clean: false, sessionExpiry: 10_000 });
+    sim.subscribe("B", [["$share/g/w", 1]]);
+    sim.drop("B");
+    sim.drop("A");
+    sim.advance(10_000);
+    sim.connect("B", { version: 5, clean: false, sessionExpiry: 10_000 });
+    expect(pubs(sim, "B").map((p) => dec(p.payload))).toEqual(["A's will"]);
+  });
+
+  it("shutdown with willOnShutdown also publishes wills still waiting for their delay", () => {
+    const sim = new Sim({ willOnShutdown: true });
+    sim.connect("a", { version: 5, clean: false, sessionExpiry: 1000, will: { topic: "w", properties: { willDelayInterval: 100 } } });
+    sim.connect("b", { version: 5, clean: false, sessionExpiry: 1000, will: { topic: "w", properties: { willDelayInterval: 100 } } });
+    sim.drop("a");
+    sim.input({ type: "shutdown" });
+    expect(sim.eventsOf("will-published").map((e) => e.clientId).sort()).toEqual(["a", "b"]);
+  });
+
+  it("[MQTT-3.3.2-5] expired messages make room in a full queue before a live message is refused", () => {
+    const sim = new Sim({ maxQueuedMessages: 2 });
+    sim.connect("a", { version: 5, clean: false, sessionExpiry: 1000 });
+    sim.subscribe("a", [["t", 1]]);
+    sim.drop("a");
+    sim.connect("p", V5);
+    sim.publish("p", "t", "old1", 1, { properties: { messageExpiryInterval: 1 } });
+    sim.publish("p", "t", "old2", 1, { properties: { messageExpiryInterval: 1 } });
+    sim.advance(5000);
+    sim.publish("p", "t", "fresh", 1);
+    sim.connect("a", { version: 5, clean: false, sessionExpiry: 1000 });
+    expect(pubs(sim, "a").map((p) => dec(p.payload))).toEqual(["fresh"]);
+    expect(sim.broker.stats.droppedExpired).toBe(2);
+  });
+
+  it("[MQTT-3.1.2-10] only DISCONNECT 0x00 removes the will: a DISCONNECT with an error code leaves it to be published", () => {
+    const sim = new Sim();
+    sim.connect("s", V5);
+    sim.subscribe("s", [["w", 0]]);
+    sim.take("s");
+    sim.connect("a", { version: 5, will: { topic: "w", payload: enc("error") } });
+    sim.send("a", { type: "disconnect", reasonCode: 0x80, properties: {} });
+    sim.connect("b", { version: 5, will: { topic: "w", payload: enc("normal") } });
+    sim.send("b", { type: "disconnect", reasonCode: 0x00, properties: {} });
+    expect(pubs(sim, "s").map((p) => dec(p.payload))).toEqual(["error"]);
+  });
+
+  it("shared round robin: removing a member keeps the next member next", () => {
+    const sim = new Sim();
+    for (const m of ["A", "B", "C"]) {
+      sim.connect(m, V5);
+      sim.subscribe(m, [["$share/g/t", 0]]);
+      sim.take(m);
+    }
+    sim.connect("p", V5);
+    sim.publish("p", "t", "1", 0);
+    sim.publish("p", "t", "2", 0);
+    sim.unsubscribe("A", ["$share/g/t"]);
+    sim.publish("p", "t", "3", 0);
+    expect(["A", "B", "C"].map((m) => pubs(sim, m).map((p) => dec(p.payload)))).toEqual([["1"], ["2"], ["3"]]);
   });
 });
