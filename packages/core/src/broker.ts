@@ -487,7 +487,18 @@ export class Broker {
         // [MQTT-3.12.4-1]
         this.send(conn, P.pingresp());
         return;
-      case "disconnect":
+      case "disconnect": {
+        // MQTT 5 (3.14.2.2.2): the DISCONNECT may change the session's expiry interval; setting a
+        // non-zero one when CONNECT had 0 is a protocol error.
+        const expiry = conn.version === 5 ? packet.properties.sessionExpiryInterval : undefined;
+        const session = conn.session;
+        if (expiry !== undefined && session !== undefined) {
+          if (expiry !== 0 && session.expiryInterval === 0) {
+            this.protocolError(conn, 0x82, "DISCONNECT sets a Session Expiry Interval after CONNECT had 0");
+            return;
+          }
+          session.expiryInterval = expiry;
+        }
         if (packet.reasonCode !== 0x00 && conn.version === 5) {
           // [MQTT-3.1.2-10] only DISCONNECT 0x00 removes the will: 0x04 ("Disconnect with Will
           // Message") and the error codes leave it to be published.
@@ -498,6 +509,7 @@ export class Broker {
         conn.will = undefined;
         this.closeConn(conn, 0, "client disconnected", true, true);
         return;
+      }
       case "connect":
       case "connack":
       case "suback":

@@ -1315,3 +1315,29 @@ describe("timers, wills and queues after review", () => {
     expect(["A", "B", "C"].map((m) => pubs(sim, m).map((p) => dec(p.payload)))).toEqual([["1"], ["2"], ["3"]]);
   });
 });
+
+describe("MQTT 5.0 DISCONNECT with a Session Expiry Interval", () => {
+  const bye = (seconds: number) => ({ type: "disconnect" as const, reasonCode: 0, properties: { sessionExpiryInterval: seconds } });
+
+  it("changes the session's lifetime: longer keeps it, 0 ends it with the connection", () => {
+    const sim = new Sim();
+    sim.connect("a", { version: 5, clean: false, sessionExpiry: 10 });
+    sim.subscribe("a", [["t", 1]]);
+    sim.send("a", bye(1000));
+    sim.advance(100_000);
+    expect(sim.broker.sessionStats("a")).toBeDefined();
+    expect(sim.connect("a", { version: 5, clean: false, sessionExpiry: 10 })).toMatchObject({ sessionPresent: true });
+    sim.send("a", bye(0));
+    expect(sim.broker.sessionStats("a")).toBeUndefined();
+    expect(sim.connect("a", { version: 5, clean: false, sessionExpiry: 10 })).toMatchObject({ sessionPresent: false });
+  });
+
+  it("setting a non-zero interval when CONNECT had 0 is a protocol error (0x82)", () => {
+    const sim = new Sim();
+    sim.connect("a", { version: 5, will: { topic: "w" } });
+    sim.send("a", bye(60));
+    expect(sim.closedReason("a")).toBe(0x82);
+    expect(sim.broker.sessionStats("a")).toBeUndefined();
+    expect(sim.eventsOf("will-published")).toHaveLength(1);
+  });
+});
