@@ -48,6 +48,26 @@ async function until(what, check, timeoutMs, everyMs = 10) {
   }
 }
 
+/** Connects a Publisher or Subscriber, retrying while the broker is down (killed, restarting),
+ *  and sends its CONNECT (clean session 0); its onPacket / onClose take it from there. */
+async function connectPeer(peer) {
+  while (!peer.stopped) {
+    try {
+      peer.conn = await rawConnection(peer.port, {
+        onPacket: (p) => peer.onPacket(p),
+        onClose: () => peer.onClose(),
+      });
+    } catch {
+      await sleep(10);
+      continue;
+    }
+    peer.connections++;
+    peer.ready = false;
+    peer.conn.send(pk.connect(peer.clientId, false, 0));
+    return;
+  }
+}
+
 /** The publishing client: numbered messages, a window of unacknowledged ones, resend on reconnect. */
 class Publisher {
   constructor({ port, rand, window, maxBacklog, clientId, stats }) {
@@ -82,22 +102,8 @@ class Publisher {
     void this.connectLoop();
   }
 
-  async connectLoop() {
-    while (!this.stopped) {
-      try {
-        this.conn = await rawConnection(this.port, {
-          onPacket: (p) => this.onPacket(p),
-          onClose: () => this.onClose(),
-        });
-      } catch {
-        await sleep(10); // the broker is down (killed, restarting)
-        continue;
-      }
-      this.connections++;
-      this.ready = false;
-      this.conn.send(pk.connect(this.clientId, false, 0));
-      return;
-    }
+  connectLoop() {
+    return connectPeer(this);
   }
 
   onClose() {
@@ -242,22 +248,8 @@ class Subscriber {
     void this.chaosLoop();
   }
 
-  async connectLoop() {
-    while (!this.stopped) {
-      try {
-        this.conn = await rawConnection(this.port, {
-          onPacket: (p) => this.onPacket(p),
-          onClose: () => this.onClose(),
-        });
-      } catch {
-        await sleep(10);
-        continue;
-      }
-      this.connections++;
-      this.ready = false;
-      this.conn.send(pk.connect(this.clientId, false, 0));
-      return;
-    }
+  connectLoop() {
+    return connectPeer(this);
   }
 
   onClose() {
