@@ -7,17 +7,9 @@
 // --queue-window=N (broker config), --synchronous=full|normal, --samples (RSS over time), --json,
 // --heap-snapshot=DIR (a heap snapshot of the broker with the queue full).
 import { bigQueueSummary, runBigQueue } from "../packages/cli/test/torture/bigqueue.mjs";
+import { parseArgs } from "./args.mjs";
 
-const args = Object.fromEntries(
-  process.argv.slice(2).map((a) => {
-    const m = /^--([a-z-]+)(?:=(.*))?$/.exec(a);
-    if (m === null) {
-      console.error(`unknown argument ${a}`);
-      process.exit(2);
-    }
-    return [m[1], m[2] ?? "true"];
-  }),
-);
+const args = parseArgs();
 const num = (k) => (args[k] !== undefined ? { [k.replace(/-([a-z])/g, (_, c) => c.toUpperCase())]: Number(args[k]) } : {});
 const limit = Number(args["limit-mb"] ?? 256) * 1024 * 1024;
 // --heap-snapshot=DIR: the broker writes a heap snapshot into DIR once the queue is full.

@@ -5,17 +5,9 @@
 // Options: --cycles=N (default 100), --seed=N (default random; printed), --synchronous=full|normal,
 // --window=N (publisher's unacknowledged messages), --json (the whole report), --quiet.
 import { runTorture, summary } from "../packages/cli/test/torture/torture.mjs";
+import { parseArgs } from "./args.mjs";
 
-const args = Object.fromEntries(
-  process.argv.slice(2).map((a) => {
-    const m = /^--([a-z-]+)(?:=(.*))?$/.exec(a);
-    if (m === null) {
-      console.error(`unknown argument ${a}`);
-      process.exit(2);
-    }
-    return [m[1], m[2] ?? "true"];
-  }),
-);
+const args = parseArgs();
 const seed = args.seed !== undefined ? Number(args.seed) >>> 0 : Math.floor(Math.random() * 2 ** 32);
 const cycles = Number(args.cycles ?? 100);
 console.log(`torture: ${cycles} kill cycles, seed ${seed} (repeat the schedule with --seed=${seed})`);
