@@ -102,6 +102,8 @@ interface SessionRecord {
   readonly qos2: Set<number>;
   readonly queue: Queue;
   lastSeq: number;
+  /** Highest seq of a session-horizon write (0 if none); only ever raised. */
+  sendHorizon: number;
 }
 
 /** UTF-8 length of a string without allocating (lone surrogates count as U+FFFD, 3 bytes). */
@@ -183,6 +185,8 @@ export class StoreClosedError extends Error {
  *  - deleting things that are not there (queue-delete, subscription-delete, qos2-delete,
  *    retained-delete, session-delete) and queue-update of a missing entry are no-ops;
  *  - at the end of each apply, a message no queue entry refers to is deleted;
+ *  - session-horizon keeps the highest seq written (a lower one is a no-op), survives session-put
+ *    and is reset by session-delete;
  *  - reads (restore, load) see every apply called before them, awaited or not. */
 export class MemoryStore implements Store {
   private readonly sessions = new Map<string, SessionRecord>();
@@ -205,6 +209,7 @@ export class MemoryStore implements Store {
         queueCount: s.queue.entries.size,
         queueBytes: s.queue.bytes,
         lastSeq: s.lastSeq,
+        sendHorizon: s.sendHorizon,
       });
     }
     const retained = [...this.retained.keys()].sort().map((t) => cloneMessage(this.retained.get(t)!));
@@ -296,7 +301,7 @@ export class MemoryStore implements Store {
   private session(clientId: string, undo: (() => void)[] | undefined): SessionRecord {
     let s = this.sessions.get(clientId);
     if (s === undefined) {
-      s = { meta: undefined, subscriptions: new Map(), qos2: new Set(), queue: new Queue(), lastSeq: 0 };
+      s = { meta: undefined, subscriptions: new Map(), qos2: new Set(), queue: new Queue(), lastSeq: 0, sendHorizon: 0 };
       this.sessions.set(clientId, s);
       undo?.push(() => this.sessions.delete(clientId));
     }
@@ -404,6 +409,15 @@ export class MemoryStore implements Store {
         s.queue.bytes -= bytes;
         this.unref(e.messageId, touched, undo);
         undo?.push(() => s.queue.put(e, bytes));
+        return;
+      }
+      case "session-horizon": {
+        // A session-put replacing meta leaves it alone; only session-delete resets it.
+        const s = this.session(w.clientId, undo);
+        const before = s.sendHorizon;
+        if (w.seq <= before) return;
+        s.sendHorizon = w.seq;
+        undo?.push(() => (s.sendHorizon = before));
         return;
       }
       case "qos2-put": {

@@ -10,6 +10,8 @@
 // - at the end of each apply, a message no queue entry refers to is deleted (its id is not
 //   reused: lastMessageId stays);
 // - writes for a client without session-put are kept but only sessions with meta are restored;
+// - session-horizon keeps the highest seq written for the client; session-put leaves it alone,
+//   session-delete resets it to 0;
 // - restore lists sessions by client id, subscriptions by filter, qos2 ascending, retained by topic;
 // - reads (restore, load) see every apply called before them, awaited or not.
 import fc from "fast-check";
@@ -62,6 +64,7 @@ export function queuePut(clientId: string, seq: number, messageId: number, extra
 }
 
 const sessionPut = (clientId: string, extra: Partial<StoredSessionMeta> = {}): StoreWrite => ({ op: "session-put", session: meta(clientId, extra) });
+const horizon = (clientId: string, seq: number): StoreWrite => ({ op: "session-horizon", clientId, seq });
 const messagePut = (m: StoredMessage): StoreWrite => ({ op: "message-put", message: m });
 
 /** Plain data for toEqual: Buffer and Uint8Array payloads compare by content. */
@@ -133,7 +136,7 @@ export function storeConformance(name: string, open: () => Promise<OpenedStore>,
           meta("a", { protocolVersion: 5, expiryInterval: 60 }),
           meta("b", { disconnectedAt: 12345, expiryInterval: 7 }),
         ]);
-        expect(session(snap, "a")).toEqual({ meta: meta("a", { protocolVersion: 5, expiryInterval: 60 }), subscriptions: [], qos2: [], queueHead: [], queueCount: 0, queueBytes: 0, lastSeq: 0 });
+        expect(session(snap, "a")).toEqual({ meta: meta("a", { protocolVersion: 5, expiryInterval: 60 }), subscriptions: [], qos2: [], queueHead: [], queueCount: 0, queueBytes: 0, lastSeq: 0, sendHorizon: 0 });
       });
 
       it("restores many sessions, each with its own state", async () => {
@@ -191,7 +194,7 @@ export function storeConformance(name: string, open: () => Promise<OpenedStore>,
         await store.apply([queuePut("b", 2, 2)]);
         // a session created again under the same id starts empty, lastSeq 0
         await store.apply([sessionPut("a")]);
-        expect(session(await store.restore(10), "a")).toEqual({ meta: meta("a"), subscriptions: [], qos2: [], queueHead: [], queueCount: 0, queueBytes: 0, lastSeq: 0 });
+        expect(session(await store.restore(10), "a")).toEqual({ meta: meta("a"), subscriptions: [], qos2: [], queueHead: [], queueCount: 0, queueBytes: 0, lastSeq: 0, sendHorizon: 0 });
       });
 
       it("session-delete of an unknown session is a no-op", async () => {
@@ -215,6 +218,90 @@ export function storeConformance(name: string, open: () => Promise<OpenedStore>,
         expect(await store.load("ghost", 0, 10)).toEqual([]);
         await store.apply([sessionPut("ghost")]);
         expect(session(await store.restore(10), "ghost")!.subscriptions).toEqual([]);
+      });
+    });
+
+    describe("send horizon", () => {
+      it("session-horizon is restored as sendHorizon, 0 when never written", async () => {
+        const store = await fresh();
+        await store.apply([sessionPut("a"), sessionPut("b"), horizon("a", 7)]);
+        const snap = await store.restore(10);
+        expect(session(snap, "a")!.sendHorizon).toBe(7);
+        expect(session(snap, "b")!.sendHorizon).toBe(0);
+      });
+
+      it("keeps the highest seq written: a lower one, in the same call or a later one, changes nothing", async () => {
+        const store = await fresh();
+        await store.apply([sessionPut("a"), horizon("a", 5), horizon("a", 9), horizon("a", 6)]);
+        expect(session(await store.restore(10), "a")!.sendHorizon).toBe(9);
+        await store.apply([horizon("a", 3)]);
+        await store.apply([horizon("a", 9)]);
+        expect(session(await store.restore(10), "a")!.sendHorizon).toBe(9);
+        await store.apply([horizon("a", 12)]);
+        expect(session(await store.restore(10), "a")!.sendHorizon).toBe(12);
+      });
+
+      it("is independent of the queue: lastSeq, entries and their deletes do not move it", async () => {
+        const store = await fresh();
+        await store.apply([sessionPut("a"), messagePut(message(1)), queuePut("a", 1, 1), queuePut("a", 2, 1), queuePut("a", 3, 1), horizon("a", 2)]);
+        // a drain as the core writes it: PUBACK deletes interleaved with horizon raises
+        await store.apply([{ op: "queue-delete", clientId: "a", seq: 1 }, horizon("a", 3), { op: "queue-delete", clientId: "a", seq: 2 }, { op: "queue-delete", clientId: "a", seq: 3 }]);
+        const a = session(await store.restore(10), "a")!;
+        expect(a).toMatchObject({ queueCount: 0, lastSeq: 3, sendHorizon: 3 });
+        expect(await store.load("a", 0, 10)).toEqual([]);
+      });
+
+      it("session-put on an existing session keeps it", async () => {
+        const store = await fresh();
+        await store.apply([sessionPut("a"), horizon("a", 4)]);
+        await store.apply([sessionPut("a", { expiryInterval: 5, disconnectedAt: 77 })]);
+        expect(session(await store.restore(10), "a")).toMatchObject({ meta: meta("a", { expiryInterval: 5, disconnectedAt: 77 }), sendHorizon: 4 });
+        await store.apply([horizon("a", 6), sessionPut("a", { protocolVersion: 5 })]);
+        expect(session(await store.restore(10), "a")).toMatchObject({ meta: meta("a", { protocolVersion: 5 }), sendHorizon: 6 });
+      });
+
+      it("session-delete resets it: a session created again starts from 0", async () => {
+        const store = await fresh();
+        await store.apply([sessionPut("a"), sessionPut("b"), horizon("a", 8), horizon("b", 2)]);
+        await store.apply([{ op: "session-delete", clientId: "a" }]);
+        await store.apply([sessionPut("a")]);
+        let snap = await store.restore(10);
+        expect(session(snap, "a")!.sendHorizon).toBe(0);
+        expect(session(snap, "b")!.sendHorizon).toBe(2);
+        // in one call: raised, deleted, created again, raised to less than before
+        await store.apply([horizon("a", 9), { op: "session-delete", clientId: "a" }, sessionPut("a"), horizon("a", 1)]);
+        snap = await store.restore(10);
+        expect(session(snap, "a")!.sendHorizon).toBe(1);
+        await store.apply([horizon("b", 5), { op: "session-delete", clientId: "b" }, sessionPut("b")]);
+        expect(session(await store.restore(10), "b")!.sendHorizon).toBe(0);
+      });
+
+      it("a horizon for a client without session-put is kept but not restored until a session-put", async () => {
+        const store = await fresh();
+        await store.apply([horizon("ghost", 11)]);
+        expect((await store.restore(10)).sessions).toEqual([]);
+        await store.apply([horizon("ghost", 4), sessionPut("ghost")]);
+        expect(session(await store.restore(10), "ghost")).toEqual({ meta: meta("ghost"), subscriptions: [], qos2: [], queueHead: [], queueCount: 0, queueBytes: 0, lastSeq: 0, sendHorizon: 11 });
+        // and a session-delete of the ghost removes it too
+        await store.apply([horizon("ghost2", 3), { op: "session-delete", clientId: "ghost2" }, sessionPut("ghost2")]);
+        expect(session(await store.restore(10), "ghost2")!.sendHorizon).toBe(0);
+      });
+
+      it("a call with a horizon write and an invalid write changes nothing, neighbours unaffected", async () => {
+        const store = await fresh();
+        await store.apply([sessionPut("a"), sessionPut("b"), horizon("a", 2)]);
+        const before = plain(await store.restore(10));
+        await expect(store.apply([horizon("a", 50), horizon("c", 5), sessionPut("c"), queuePut("a", 1, 999)])).rejects.toThrow();
+        expect(plain(await store.restore(10))).toEqual(before);
+        // the same in one group commit, between valid calls raising the same and other horizons
+        const p1 = store.apply([horizon("a", 4)]);
+        const bad = store.apply([horizon("a", 40), horizon("b", 40), { op: "session-delete", clientId: "a" }, queuePut("b", 1, 999)]);
+        const p3 = store.apply([horizon("b", 3), horizon("a", 3)]);
+        await expect(bad).rejects.toThrow();
+        await p1;
+        await p3;
+        const snap = await store.restore(10);
+        expect(snap.sessions.map((s) => [s.meta.clientId, s.sendHorizon])).toEqual([["a", 4], ["b", 3]]);
       });
     });
 
@@ -410,7 +497,7 @@ export function storeConformance(name: string, open: () => Promise<OpenedStore>,
         const snap = await store.restore(1);
         expect(session(snap, "b")).toMatchObject({ queueCount: 2, queueBytes: 1 + 9 + 1 + 1, lastSeq: 9 });
         expect(seqs(session(snap, "b")!.queueHead)).toEqual([3]);
-        expect(session(snap, "empty")).toMatchObject({ queueHead: [], queueCount: 0, queueBytes: 0, lastSeq: 0 });
+        expect(session(snap, "empty")).toMatchObject({ queueHead: [], queueCount: 0, queueBytes: 0, lastSeq: 0, sendHorizon: 0 });
         expect(snap.lastMessageId).toBe(10);
       });
 
@@ -529,6 +616,7 @@ export function storeConformance(name: string, open: () => Promise<OpenedStore>,
           { op: "queue-delete", clientId: "a", seq: 1 },
           { op: "retained-put", message: message(51, "r2") },
           { op: "retained-delete", topic: "r" },
+          { op: "session-horizon", clientId: "a", seq: 1 },
           queuePut("a", 3, 999), // unknown message: the whole call fails
         ]);
         const p3 = store.apply([sessionPut("d")]);
@@ -628,8 +716,9 @@ export function storeConformance(name: string, open: () => Promise<OpenedStore>,
           queuePut("a", 3, 4),
           queuePut("b", 1, 3, { qos: 1 }),
           { op: "retained-put", message: message(8, "ret", [8], { retain: true }) },
+          horizon("a", 2),
         ]);
-        await store.apply([{ op: "queue-delete", clientId: "a", seq: 3 }, messagePut(message(10)), queuePut("b", 2, 10), { op: "queue-delete", clientId: "b", seq: 2 }]);
+        await store.apply([{ op: "queue-delete", clientId: "a", seq: 3 }, messagePut(message(10)), queuePut("b", 2, 10), { op: "queue-delete", clientId: "b", seq: 2 }, horizon("b", 1)]);
         const before = plain(await store.restore(2));
         const loadedBefore = plain(await loadAll(store, "a"));
         const reopened = await reopen();
@@ -639,7 +728,8 @@ export function storeConformance(name: string, open: () => Promise<OpenedStore>,
         // message 4 is still referenced and message 10 is gone after the restart too
         await reopened.apply([queuePut("b", 5, 4)]);
         await expect(reopened.apply([queuePut("b", 6, 10)])).rejects.toThrow();
-        expect(session(await reopened.restore(10), "b")).toMatchObject({ lastSeq: 5, queueCount: 2 });
+        expect(session(await reopened.restore(10), "b")).toMatchObject({ lastSeq: 5, queueCount: 2, sendHorizon: 1 });
+        expect(session(await reopened.restore(10), "a")!.sendHorizon).toBe(2);
       });
     });
 
@@ -664,6 +754,8 @@ type Intent =
   | { readonly kind: "sub-delete"; readonly client: Client; readonly filter: string }
   | { readonly kind: "qos2-put"; readonly client: Client; readonly packetId: number }
   | { readonly kind: "qos2-delete"; readonly client: Client; readonly packetId: number }
+  /** A session-horizon write (any seq: the store keeps the highest). */
+  | { readonly kind: "horizon"; readonly client: Client; readonly seq: number }
   /** A new message routed to some clients (stored once). */
   | { readonly kind: "publish"; readonly clients: readonly Client[]; readonly topic: string; readonly size: number }
   /** Queue an existing live message again (pick = index into live messages). */
@@ -674,8 +766,9 @@ type Intent =
   | { readonly kind: "burst"; readonly client: Client; readonly count: number }
   /** A drain over `count` consecutive queue entries from `pick`: mark each sent (or released) with
    *  the next packet id, delete each (its PUBACK), or both interleaved as a draining session does
-   *  (delete entry i, mark entry i + lag sent). */
-  | { readonly kind: "drain"; readonly client: Client; readonly pick: number; readonly count: number; readonly mode: "sent" | "released" | "delete" | "ack-and-send"; readonly lag: number; readonly firstId: number }
+   *  (delete entry i, mark entry i + lag sent; or, for QoS 1 with a send horizon, delete entry i
+   *  and raise the horizon to entry i + lag). */
+  | { readonly kind: "drain"; readonly client: Client; readonly pick: number; readonly count: number; readonly mode: "sent" | "released" | "delete" | "ack-and-send" | "ack-and-horizon"; readonly lag: number; readonly firstId: number }
   | { readonly kind: "retain"; readonly topic: string; readonly size: number }
   | { readonly kind: "unretain"; readonly topic: string };
 
@@ -689,6 +782,7 @@ const intentArb: fc.Arbitrary<Intent> = fc.oneof(
   fc.record({ kind: fc.constant("sub-delete" as const), client: clientArb, filter: filterArb }),
   fc.record({ kind: fc.constant("qos2-put" as const), client: clientArb, packetId: fc.integer({ min: 1, max: 5 }) }),
   fc.record({ kind: fc.constant("qos2-delete" as const), client: clientArb, packetId: fc.integer({ min: 1, max: 5 }) }),
+  fc.record({ kind: fc.constant("horizon" as const), client: clientArb, seq: fc.nat(40) }),
   { arbitrary: fc.record({ kind: fc.constant("publish" as const), clients: fc.subarray([...CLIENTS]), topic: topicArb, size: fc.nat(5) }), weight: 4 },
   fc.record({ kind: fc.constant("requeue" as const), client: clientArb, pick: fc.nat(20) }),
   { arbitrary: fc.record({ kind: fc.constant("update" as const), client: clientArb, pick: fc.nat(20), state: fc.constantFrom("queued" as const, "sent" as const, "released" as const) }), weight: 2 },
@@ -702,7 +796,7 @@ const intentArb: fc.Arbitrary<Intent> = fc.oneof(
       client: clientArb,
       pick: fc.nat(20),
       count: fc.integer({ min: 1, max: 8 }),
-      mode: fc.constantFrom("sent" as const, "released" as const, "delete" as const, "ack-and-send" as const),
+      mode: fc.constantFrom("sent" as const, "released" as const, "delete" as const, "ack-and-send" as const, "ack-and-horizon" as const),
       lag: fc.integer({ min: 0, max: 3 }),
       // Near 65535 the packet ids of a run wrap around to 1.
       firstId: fc.oneof(fc.integer({ min: 1, max: 100 }), fc.integer({ min: 65530, max: 65535 })),
@@ -717,6 +811,7 @@ interface ModelSession {
   qos2: Set<number>;
   queue: StoredQueueEntry[];
   lastSeq: number;
+  sendHorizon: number;
 }
 
 class Model {
@@ -737,7 +832,7 @@ class Model {
   private session(c: string): ModelSession {
     let s = this.sessions.get(c);
     if (s === undefined) {
-      s = { meta: undefined, subs: new Map(), qos2: new Set(), queue: [], lastSeq: 0 };
+      s = { meta: undefined, subs: new Map(), qos2: new Set(), queue: [], lastSeq: 0, sendHorizon: 0 };
       this.sessions.set(c, s);
     }
     return s;
@@ -788,6 +883,12 @@ class Model {
           this.sessions.get(it.client)?.qos2.delete(it.packetId);
           writes.push({ op: "qos2-delete", clientId: it.client, packetId: it.packetId });
           break;
+        case "horizon": {
+          const s = this.session(it.client);
+          s.sendHorizon = Math.max(s.sendHorizon, it.seq);
+          writes.push({ op: "session-horizon", clientId: it.client, seq: it.seq });
+          break;
+        }
         case "publish": {
           const id = this.nextId++;
           this.lastMessageId = id;
@@ -849,9 +950,20 @@ class Model {
             if (i >= 0) q.splice(i, 1);
             writes.push({ op: "queue-delete", clientId: it.client, seq });
           };
+          const raise = (seq: number): void => {
+            const s = this.session(it.client);
+            s.sendHorizon = Math.max(s.sendHorizon, seq);
+            writes.push({ op: "session-horizon", clientId: it.client, seq });
+          };
           if (it.mode === "sent" || it.mode === "released") for (const seq of run) mark(seq, it.mode);
           else if (it.mode === "delete") for (const seq of run) remove(seq);
-          else {
+          else if (it.mode === "ack-and-horizon") {
+            // ack entry i, send entry i + lag: deletes and horizon raises alternate.
+            for (let i = 0; i < run.length; i++) {
+              remove(run[i]!);
+              raise(run[i + it.lag] ?? run[i]!);
+            }
+          } else {
             // ack entry i, send entry i + lag: the same entry may be marked after its delete.
             for (let i = 0; i < run.length; i++) {
               remove(run[i]!);
@@ -891,6 +1003,7 @@ class Model {
         queueCount: s.queue.length,
         queueBytes: s.queue.reduce((n, e) => n + e.message.payload.length + utf8Bytes(e.message.topic), 0),
         lastSeq: s.lastSeq,
+        sendHorizon: s.sendHorizon,
       }));
     const retained = [...this.retained.values()].sort((a, b) => (a.topic < b.topic ? -1 : a.topic > b.topic ? 1 : 0));
     return { sessions, retained, lastMessageId: this.lastMessageId };

@@ -1,8 +1,8 @@
 // The on-disk format. `PRAGMA user_version` is the format version and `PRAGMA application_id`
-// marks the file as harbormq's. A change to the tables below bumps SCHEMA_VERSION and adds a
-// migration from the previous version in openDatabase (there is none yet).
+// marks the file as harbormq's. A change to the tables bumps SCHEMA_VERSION and adds a migration
+// from the previous version to MIGRATIONS; SCHEMA_V1 itself never changes.
 
-export const SCHEMA_VERSION = 1;
+export const SCHEMA_VERSION = 2;
 /** "HBMQ" */
 export const APPLICATION_ID = 0x48424d51;
 
@@ -79,3 +79,12 @@ CREATE TABLE counters (
 );
 INSERT INTO counters (id, last_message_id) VALUES (1, 0);
 `;
+
+/** MIGRATIONS[v] turns a version v database into version v + 1; openDatabase runs them in the
+ *  transaction that checks the version. A new database is created as version 1 and migrated
+ *  like an old one, so there is one schema, whichever way a file got to the current version. */
+export const MIGRATIONS: Readonly<Record<number, string>> = {
+  // 1 -> 2: the session's send horizon (session-horizon writes, restored as sendHorizon), kept
+  // with the session row like last_seq; existing sessions start at 0 (nothing sent before it).
+  1: "ALTER TABLE sessions ADD COLUMN send_horizon INTEGER NOT NULL DEFAULT 0;",
+};

@@ -17,7 +17,7 @@ import type {
 } from "@harbormq/core";
 import { StoreCorruptError, StoreLockedError, StoreOpenError, StoreVersionError } from "./errors.js";
 import { decodeProperties, encodeProperties } from "./properties.js";
-import { APPLICATION_ID, SCHEMA_V1, SCHEMA_VERSION } from "./schema.js";
+import { APPLICATION_ID, MIGRATIONS, SCHEMA_V1, SCHEMA_VERSION } from "./schema.js";
 
 type QueueUpdateWrite = Extract<StoreWrite, { op: "queue-update" }>;
 type QueueDeleteWrite = Extract<StoreWrite, { op: "queue-delete" }>;
@@ -81,6 +81,10 @@ export class SqliteStore implements Store {
   /** Highest seq queued per client in the current transaction (or savepoint), written to
    *  sessions.last_seq once at its end. */
   private readonly seqs = new Map<string, number>();
+  /** Highest session-horizon per client in the current transaction (or savepoint), written to
+   *  sessions.send_horizon once at its end, like `seqs`: a draining session raises it with
+   *  nearly every send, and one statement per client per commit is enough. */
+  private readonly horizons = new Map<string, number>();
   private txLastMessageId = 0;
   private touchedMessages = false;
   private commits = 0;
@@ -120,7 +124,7 @@ export class SqliteStore implements Store {
     });
     const applyOne = this.db.transaction((writes: readonly StoreWrite[]) => {
       this.write(writes);
-      this.flushSeqs();
+      this.flushSessionCounters();
     });
     this.applyIsolated = this.db.transaction((batch: readonly Pending[], failures: (unknown | undefined)[]) => {
       this.txLastMessageId = this.lastMessageId;
@@ -131,7 +135,7 @@ export class SqliteStore implements Store {
           failures.push(undefined);
         } catch (error) {
           this.txLastMessageId = before;
-          this.seqs.clear();
+          this.dropSessionCounters();
           failures.push(error);
         }
       }
@@ -167,6 +171,7 @@ export class SqliteStore implements Store {
           queueCount: totals.n,
           queueBytes: totals.bytes,
           lastSeq: r.last_seq,
+          sendHorizon: r.send_horizon,
         };
       });
       const retained = (s.retained.all() as MessageRow[]).map(messageFromRow).sort((a, b) => cmp(a.topic, b.topic));
@@ -228,12 +233,12 @@ export class SqliteStore implements Store {
       this.applyFast(batch);
     } catch {
       // An invalid apply, or the COMMIT failed (rolled back either way): redo call by call.
-      this.seqs.clear();
+      this.dropSessionCounters();
       try {
         this.applyIsolated(batch, failures);
       } catch (error) {
         // COMMIT itself failed (disk full, I/O error): nothing of the batch is durable.
-        this.seqs.clear();
+        this.dropSessionCounters();
         for (const p of batch) p.reject(error);
         return;
       }
@@ -279,17 +284,27 @@ export class SqliteStore implements Store {
     });
   }
 
-  private flushSeqs(): void {
+  /** Writes the buffered last_seq and send_horizon raises (see `seqs`, `horizons`). */
+  private flushSessionCounters(): void {
     for (const [clientId, seq] of this.seqs) this.s.lastSeq.run(clientId, seq);
     this.seqs.clear();
+    for (const [clientId, seq] of this.horizons) this.s.horizon.run(clientId, seq);
+    this.horizons.clear();
+  }
+
+  /** Forgets the buffered raises of writes that were rolled back. */
+  private dropSessionCounters(): void {
+    this.seqs.clear();
+    this.horizons.clear();
   }
 
   private endTransaction(): void {
-    this.flushSeqs();
+    this.flushSessionCounters();
     if (this.txLastMessageId > this.lastMessageId) this.s.setLastMessageId.run(this.txLastMessageId);
   }
 
-  /** The writes of one apply() call (last_seq updates are left in `seqs` for the caller). */
+  /** The writes of one apply() call (last_seq and send_horizon raises are left in `seqs` and
+   *  `horizons` for the caller). */
   private write(writes: readonly StoreWrite[]): void {
     const s = this.s;
     this.touchedMessages = false;
@@ -316,6 +331,15 @@ export class SqliteStore implements Store {
         this.deletes.push(w);
         continue;
       }
+      if (w.op === "session-horizon") {
+        // Kept in `horizons` to the end of the transaction: besides it only session-delete touches
+        // send_horizon (and drops the buffered value), session-put leaves it alone. It touches no
+        // queue row, so the buffered queue runs stay unbroken (a drain interleaves horizon raises
+        // with PUBACK deletes).
+        const h = this.horizons.get(w.clientId);
+        if (h === undefined || w.seq > h) this.horizons.set(w.clientId, w.seq);
+        continue;
+      }
       if (this.updates.length > 0 || this.deletes.length > 0) this.flushRuns();
       switch (w.op) {
         case "session-put": {
@@ -331,6 +355,7 @@ export class SqliteStore implements Store {
           s.deleteQos2.run(id);
           s.deleteSession.run(id);
           this.seqs.delete(id);
+          this.horizons.delete(id);
           this.touchedMessages = true;
           break;
         }
@@ -445,7 +470,7 @@ export class SqliteStore implements Store {
 // ---------------------------------------------------------------------------------------------
 
 /** Opens the file, takes the exclusive lock, checks format and version, creates the schema in a
- *  new database. Nothing is written to a file that fails a check. */
+ *  new database or migrates an older one. Nothing is written to a file that fails a check. */
 function openDatabase(file: string, synchronous: "full" | "normal"): DB {
   const memory = file === ":memory:";
   if (!memory && existsSync(file) && statSync(file).size > 0) {
@@ -483,9 +508,11 @@ function openDatabase(file: string, synchronous: "full" | "normal"): DB {
         if (objects > 0 || appId !== 0) throw new StoreCorruptError(file, "a SQLite database without harbormq's format version");
         db.exec(SCHEMA_V1);
         db.pragma(`application_id = ${APPLICATION_ID}`);
-        db.pragma(`user_version = ${SCHEMA_VERSION}`);
+        migrate(db, 1);
       } else if (appId !== APPLICATION_ID) {
         throw new StoreCorruptError(file, "a SQLite database without harbormq's application id");
+      } else if (version < SCHEMA_VERSION) {
+        migrate(db, version); // an older harbormq's file: upgraded in place, keeping its data
       }
       db.exec("COMMIT");
     } catch (error) {
@@ -507,6 +534,17 @@ function openDatabase(file: string, synchronous: "full" | "normal"): DB {
   }
 }
 
+/** Brings a database of format `from` to SCHEMA_VERSION, inside the caller's transaction (a
+ *  failure rolls the whole upgrade back and leaves the file as it was). */
+function migrate(db: DB, from: number): void {
+  for (let v = from; v < SCHEMA_VERSION; v++) {
+    const sql = MIGRATIONS[v];
+    if (sql === undefined) throw new Error(`harbormq: no migration from data format version ${v}`);
+    db.exec(sql);
+  }
+  db.pragma(`user_version = ${SCHEMA_VERSION}`);
+}
+
 function translate(error: unknown, file: string): unknown {
   if (error instanceof StoreOpenError) return error;
   const code = (error as { code?: unknown }).code;
@@ -521,6 +559,7 @@ interface SessionRow {
   expiry_interval: number;
   disconnected_at: number | null;
   last_seq: number;
+  send_horizon: number;
 }
 
 interface SubscriptionRow {
@@ -576,7 +615,7 @@ function prepare(db: DB) {
   return {
     getCounters: p("SELECT last_message_id FROM counters WHERE id = 1"),
     setLastMessageId: p("UPDATE counters SET last_message_id = ? WHERE id = 1"),
-    sessions: p("SELECT client_id, protocol_version, expiry_interval, disconnected_at, last_seq FROM sessions WHERE protocol_version IS NOT NULL"),
+    sessions: p("SELECT client_id, protocol_version, expiry_interval, disconnected_at, last_seq, send_horizon FROM sessions WHERE protocol_version IS NOT NULL"),
     subscriptions: p("SELECT filter, qos, no_local, retain_as_published, retain_handling, subscription_id FROM subscriptions WHERE client_id = ?"),
     qos2: p("SELECT packet_id FROM qos2 WHERE client_id = ?").pluck(),
     totals: p("SELECT count(*) AS n, coalesce(sum(bytes), 0) AS bytes FROM queue WHERE client_id = ?"),
@@ -590,6 +629,11 @@ function prepare(db: DB) {
     lastSeq: p(
       `INSERT INTO sessions (client_id, last_seq) VALUES (?, ?)
        ON CONFLICT (client_id) DO UPDATE SET last_seq = max(last_seq, excluded.last_seq)`,
+    ),
+    // Like lastSeq: creates the row of a client without session-put (not restored until one).
+    horizon: p(
+      `INSERT INTO sessions (client_id, send_horizon) VALUES (?, ?)
+       ON CONFLICT (client_id) DO UPDATE SET send_horizon = max(send_horizon, excluded.send_horizon)`,
     ),
     // One statement for the whole queue of a session: refs drop by the entries per message.
     unrefSession: p(

@@ -18,6 +18,7 @@ import {
   StoreVersionError,
   openSqliteStore,
 } from "../src/index.js";
+import { SCHEMA_V1 } from "../src/schema.js";
 import { PAGE_SQL } from "../src/sqlite-store.js";
 
 const root = mkdtempSync(join(tmpdir(), "harbormq-open-"));
@@ -135,6 +136,75 @@ describe("format checks (the file is never written when they fail)", () => {
     const store = await openSqliteStore({ dir });
     expect(await store.restore(1)).toEqual({ sessions: [], retained: [], lastMessageId: 0 });
     await store.close();
+  });
+});
+
+describe("format version 1 (before send_horizon)", () => {
+  /** A version 1 file as harbormq 1 left it: its DDL, its pragmas, rows written by hand. */
+  const writeV1 = (dir: string): string => {
+    mkdirSync(dir);
+    const file = join(dir, DATABASE_FILE);
+    const raw = new Database(file);
+    raw.exec(SCHEMA_V1);
+    raw.pragma(`application_id = ${APPLICATION_ID}`);
+    raw.pragma("user_version = 1");
+    raw.exec(`
+      INSERT INTO sessions VALUES ('a', 5, 60, 1234, 3), ('b', 4, 4294967295, NULL, 0), ('ghost', NULL, NULL, NULL, 7);
+      INSERT INTO subscriptions VALUES ('a', 'x/#', 1, 0, 0, 0, 9);
+      INSERT INTO messages VALUES (1, 't/1', x'0102', 1, 0, NULL, 1001, 5, 3);
+      INSERT INTO queue VALUES ('a', 1, 1, 1, 0, 1, 1, '9', 5), ('a', 3, 1, 1, 0, 0, NULL, NULL, 5), ('ghost', 7, 1, 1, 0, 0, NULL, NULL, 5);
+      INSERT INTO qos2 VALUES ('b', 12);
+      INSERT INTO retained VALUES ('r', 2, x'03', 0, 1, NULL, 1002);
+      UPDATE counters SET last_message_id = 2;`);
+    raw.pragma("journal_mode = WAL");
+    raw.close();
+    return file;
+  };
+
+  it("is migrated to the current version on open, keeping all its data, sendHorizon 0", async () => {
+    const dir = newDir();
+    const file = writeV1(dir);
+    const store = await openSqliteStore({ dir });
+    const snap = await store.restore(10);
+    expect(snap.lastMessageId).toBe(2);
+    expect(snap.retained.map((m) => [m.topic, m.id, Array.from(m.payload)])).toEqual([["r", 2, [3]]]);
+    expect(snap.sessions.map((s) => [s.meta, s.subscriptions.map((x) => x.filter), s.qos2, s.queueCount, s.queueBytes, s.lastSeq, s.sendHorizon])).toEqual([
+      [{ clientId: "a", protocolVersion: 5, expiryInterval: 60, disconnectedAt: 1234 }, ["x/#"], [], 2, 10, 3, 0],
+      [{ clientId: "b", protocolVersion: 4, expiryInterval: 4294967295, disconnectedAt: undefined }, [], [12], 0, 0, 0, 0],
+    ]);
+    expect(snap.sessions[0]!.queueHead.map((e) => [e.seq, e.state, e.packetId, e.subscriptionIds, e.message.id])).toEqual([
+      [1, "sent", 1, [9], 1],
+      [3, "queued", undefined, [], 1],
+    ]);
+    // the migrated store works, and the ghost's rows (no session-put) are still there
+    await store.apply([{ op: "session-horizon", clientId: "a", seq: 3 }, { op: "session-horizon", clientId: "ghost", seq: 5 }, sessionPut("ghost")]);
+    const ghost = (await store.restore(10)).sessions.find((s) => s.meta.clientId === "ghost")!;
+    expect([ghost.queueCount, ghost.lastSeq, ghost.sendHorizon]).toEqual([1, 7, 5]);
+    await store.close();
+    const raw = new Database(file, { readonly: true });
+    expect(raw.pragma("user_version", { simple: true })).toBe(SCHEMA_VERSION);
+    expect(raw.prepare("SELECT client_id, send_horizon FROM sessions ORDER BY client_id").raw().all()).toEqual([["a", 3], ["b", 0], ["ghost", 5]]);
+    raw.close();
+    const again = await openSqliteStore({ dir }); // already current: opened as is
+    expect((await again.restore(10)).sessions.map((s) => s.sendHorizon)).toEqual([3, 0, 5]);
+    await again.close();
+  });
+
+  it("ends up with the same schema as a new database", async () => {
+    const schema = (file: string): unknown => {
+      const raw = new Database(file, { readonly: true });
+      try {
+        return raw.prepare("SELECT type, name, tbl_name, sql FROM sqlite_schema ORDER BY name").all();
+      } finally {
+        raw.close();
+      }
+    };
+    const oldDir = newDir();
+    const oldFile = writeV1(oldDir);
+    await (await openSqliteStore({ dir: oldDir })).close();
+    const newDir_ = newDir();
+    await (await openSqliteStore({ dir: newDir_ })).close();
+    expect(schema(oldFile)).toEqual(schema(join(newDir_, DATABASE_FILE)));
   });
 });
 
