@@ -53,12 +53,18 @@ export type Action =
   /** Write a packet to a connection (encode with the connection's protocol version).
    *  Ordering contract: the driver executes actions in order and does not put a `send` on the
    *  wire before every `persist` emitted before it is durable (group commit makes this cheap);
-   *  this is what keeps "QoS 1 repeats only as DUP" true across a crash. */
-  | { readonly type: "send"; readonly conn: ConnId; readonly packet: Packet; readonly version: ProtocolVersion }
+   *  this is what keeps "QoS 1 repeats only as DUP" true across a crash. An `unordered` send is
+   *  exempt: nothing a crash could lose from earlier persists makes it wrong (QoS 0 PUBLISHes,
+   *  deliveries of clean sessions, and QoS 1 first deliveries inside the session's durable send
+   *  horizon, see `session-horizon`). It still keeps its place among the connection's sends. */
+  | { readonly type: "send"; readonly conn: ConnId; readonly packet: Packet; readonly version: ProtocolVersion; readonly unordered?: boolean }
   /** Close a connection after flushing what was sent before. `reason` is for logs/metrics. */
   | { readonly type: "close"; readonly conn: ConnId; readonly reason: ReasonCode; readonly message: string }
-  /** Make `writes` durable, in order, atomically; answer with a `stored` input for `op`. */
-  | { readonly type: "persist"; readonly op: OpId; readonly writes: readonly StoreWrite[] }
+  /** Make `writes` durable, in order, atomically; answer with a `stored` input for `op`.
+   *  `urgent: false`: the core does not wait for this `stored` (no acknowledgement hangs on it),
+   *  so the driver may hold the writes back to commit them with later ones (bounded), unless an
+   *  ordered send or a `load` waits for them. Absent means urgent. */
+  | { readonly type: "persist"; readonly op: OpId; readonly writes: readonly StoreWrite[]; readonly urgent?: boolean }
   /** Ask the authentication hook about a CONNECT; answer with `authed`. */
   | { readonly type: "authenticate"; readonly op: OpId; readonly conn: ConnId; readonly connect: ConnectPacket }
   /** Only emitted when config.authorizePublish is true. */
@@ -148,6 +154,10 @@ export type StoreWrite =
   /** Changes state/packetId of an existing entry. */
   | { readonly op: "queue-update"; readonly clientId: string; readonly seq: number; readonly state: StoredQueueEntry["state"]; readonly packetId: number | undefined }
   | { readonly op: "queue-delete"; readonly clientId: string; readonly seq: number }
+  /** The session's send horizon: no QoS 1 entry with a higher seq has been sent to the client.
+   *  Only ever raised; stored with the session (a write for a client without a session-put is
+   *  kept like its other rows) and deleted by session-delete. Restored as `sendHorizon`. */
+  | { readonly op: "session-horizon"; readonly clientId: string; readonly seq: number }
   /** QoS 2 receive state ([MQTT-4.3.3]): a PUBLISH with this id was accepted, PUBREL not yet seen. */
   | { readonly op: "qos2-put"; readonly clientId: string; readonly packetId: number }
   | { readonly op: "qos2-delete"; readonly clientId: string; readonly packetId: number }
@@ -164,6 +174,9 @@ export interface RestoredSession {
   readonly queueCount: number;
   readonly queueBytes: number;
   readonly lastSeq: number;
+  /** The highest seq of a `session-horizon` write (0 if none): QoS 1 entries at or below it may
+   *  have been sent before the restart. */
+  readonly sendHorizon: number;
 }
 
 export interface Snapshot {

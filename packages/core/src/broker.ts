@@ -36,6 +36,7 @@ import { Connection, stepFor } from "./connection.js";
 import { DeadlineHeap, type Timer } from "./deadlines.js";
 import { keepAliveDeadline } from "./keepalive.js";
 import * as P from "./packets.js";
+import { idForSeq } from "./inflight.js";
 import { entryFromStored, messageBytes, utf8Length, type QueueEntry } from "./queue.js";
 import { RetainedIndex } from "./retained.js";
 import { Session } from "./session.js";
@@ -56,8 +57,20 @@ interface Ack {
   readonly packet: Packet;
 }
 
+/** A `session-horizon` write: once stored, `session.horizon` may rise to `seq`. */
+interface HorizonRaise {
+  readonly session: Session;
+  readonly seq: number;
+}
+
+/** How far beyond the seq being sent a session's send horizon is written, and (half of it) how
+ *  close the sends may come to it before the next write: one durable write per ~512 QoS 1 sends
+ *  instead of a "sent" mark per message; after a crash up to this many never-sent messages may
+ *  get DUP=1 ("might be a re-delivery", 3.3.1.1), never a repeat without it. */
+const HORIZON_STEP = 1024;
+
 type PendingOp =
-  | { readonly kind: "persist"; readonly acks: Ack[] }
+  | { readonly kind: "persist"; readonly acks: Ack[]; readonly horizons: HorizonRaise[] | undefined }
   | { readonly kind: "authenticate"; readonly conn: Connection; readonly connect: ConnectPacket; readonly clientId: string; readonly assigned: boolean }
   | { readonly kind: "authorize-publish"; readonly conn: Connection; readonly packet: PublishPacket }
   | { readonly kind: "authorize-subscribe"; readonly conn: Connection; readonly packet: SubscribePacket }
@@ -108,6 +121,7 @@ export class Broker {
   // Per-input scratch state.
   private writes: StoreWrite[] = [];
   private acks: Ack[] = [];
+  private horizons: HorizonRaise[] = [];
   private inputOp = 0;
   private readonly targets: (Session | undefined)[] = [];
   private targetCount = 0;
@@ -254,6 +268,10 @@ export class Broker {
       q.count = Math.max(r.queueCount, q.inMemory);
       q.bytes = r.queueBytes;
       q.lastSeq = Math.max(r.lastSeq, q.memTailSeq);
+      // Entries queued after the restart (seq > lastSeq) were never sent before it.
+      const horizon = r.sendHorizon ?? 0;
+      s.horizon = s.horizonWritten = horizon;
+      s.restoredHorizon = Math.min(horizon, q.lastSeq);
       this.sessions.set(m.clientId, s);
       if (m.disconnectedAt === undefined) this.restoredOnline.push(s);
       else this.armExpiry(s);
@@ -284,8 +302,8 @@ export class Broker {
     this.actions.push({ type: "observe", event });
   }
 
-  private send(conn: Connection, packet: Packet): void {
-    this.actions.push({ type: "send", conn: conn.id, packet, version: conn.version });
+  private send(conn: Connection, packet: Packet, unordered = false): void {
+    this.actions.push({ type: "send", conn: conn.id, packet, version: conn.version, unordered });
   }
 
   private write(w: StoreWrite): void {
@@ -313,14 +331,17 @@ export class Broker {
     const acks = this.acks;
     if (this.writes.length > 0) {
       const op = this.currentOp();
-      const persist: Action = { type: "persist", op, writes: this.writes };
+      const horizons = this.horizons.length > 0 ? this.horizons : undefined;
+      const urgent = acks.length > 0 || horizons !== undefined;
+      const persist: Action = { type: "persist", op, writes: this.writes, urgent };
       if (mark === this.actions.length) this.actions.push(persist);
       else this.actions.splice(mark, 0, persist);
       this.writes = [];
-      if (acks.length > 0) {
-        this.ops.set(op, { kind: "persist", acks });
+      if (urgent) {
+        this.ops.set(op, { kind: "persist", acks, horizons });
         for (const a of acks) a.conn.lastAckOp = op;
         this.acks = [];
+        if (horizons !== undefined) this.horizons = [];
       }
       return;
     }
@@ -827,6 +848,7 @@ export class Broker {
     if (rec !== undefined) this.ops.delete(op);
     if (ok) {
       if (rec === undefined) return;
+      if (rec.horizons !== undefined) for (const h of rec.horizons) if (h.seq > h.session.horizon) h.session.horizon = h.seq;
       for (const a of rec.acks) if (a.conn.state === "connected") this.send(a.conn, a.packet);
       return;
     }
@@ -1277,7 +1299,7 @@ export class Broker {
         persisted = true;
       } else {
         if (q.firstQueued() < 0 && q.storeOnly === 0) {
-          this.sendPublishOf(conn, msg, 0, retain, false, undefined, ids); // [MQTT-4.3.1-1]
+          this.sendPublishOf(conn, msg, 0, retain, false, undefined, ids, msg.qos < 2); // [MQTT-4.3.1-1]
           return messagePut;
         }
         if (!q.tailInMemory) {
@@ -1323,7 +1345,12 @@ export class Broker {
       bytes,
       persisted,
     };
-    if (sendNow) entry.packetId = s.inflight.ids.allocate(entry);
+    let unordered = false;
+    if (sendNow) {
+      const id = s.inflight.ids.allocate(entry, idForSeq(entry.seq))!;
+      entry.packetId = id;
+      unordered = this.mayGoUnordered(s, entry, id);
+    }
     if (persisted) {
       if (!messagePut) {
         this.write({ op: "message-put", message: msg });
@@ -1337,8 +1364,10 @@ export class Broker {
       });
     }
     q.push(entry);
-    if (sendNow) this.sendPublish(conn, entry, false);
-    else if (conn !== undefined) this.pump(s);
+    if (sendNow) {
+      if (persisted && qos === 1) this.extendHorizon(s, entry.seq);
+      this.sendPublish(conn, entry, false, unordered);
+    } else if (conn !== undefined) this.pump(s);
     return messagePut;
   }
 
@@ -1379,14 +1408,18 @@ export class Broker {
       if (e.qos === 0) {
         q.removeAt(i);
         if (e.persisted) this.write({ op: "queue-delete", clientId: s.clientId, seq: e.seq });
-        this.sendPublish(conn, e, false);
+        this.sendPublish(conn, e, false, e.message.qos < 2);
         continue;
       }
       if (!s.inflight.hasRoom) break;
-      const id = s.inflight.ids.allocate(e)!;
+      const id = s.inflight.ids.allocate(e, idForSeq(e.seq))!;
       q.markSent(e, id);
-      if (e.persisted) this.write({ op: "queue-update", clientId: s.clientId, seq: e.seq, state: "sent", packetId: id });
-      this.sendPublish(conn, e, false);
+      const unordered = this.mayGoUnordered(s, e, id);
+      if (e.persisted && !unordered) this.write({ op: "queue-update", clientId: s.clientId, seq: e.seq, state: "sent", packetId: id });
+      if (e.persisted && e.qos === 1) this.extendHorizon(s, e.seq);
+      // A message that may have been sent before a crash goes with DUP=1 (3.3.1.1: "might be a
+      // re-delivery"), on the same id when it is free.
+      this.sendPublish(conn, e, e.qos === 1 && e.seq <= s.restoredHorizon, unordered);
       i++;
     }
     if (q.needsLoad()) {
@@ -1397,13 +1430,36 @@ export class Broker {
     }
   }
 
-  private sendPublish(conn: Connection, e: QueueEntry, dup: boolean): void {
-    this.sendPublishOf(conn, e.message, e.qos, e.retain, dup, e.packetId, e.subscriptionIds);
+  private sendPublish(conn: Connection, e: QueueEntry, dup: boolean, unordered = false): void {
+    this.sendPublishOf(conn, e.message, e.qos, e.retain, dup, e.packetId, e.subscriptionIds, unordered);
+  }
+
+  /** Whether the first send of `e` on packet id `id` may go before earlier persists are durable.
+   *  Never for a message published at QoS 2: until its PUBREC is durable a crash makes the
+   *  publisher send it again, and a second routing would deliver it twice (QoS 1 publishers
+   *  resend too, but at least once allows the repeat). Otherwise: always for a clean session
+   *  (nothing of it survives a crash); for a persistent session only a QoS 1 delivery inside the
+   *  durable send horizon on its seq's own id, because a crash then restores it unsent below the
+   *  horizon and it goes again with DUP=1 on the same id. Anything else (QoS 2, another id) is
+   *  marked "sent" with its id first and waits for that write. */
+  private mayGoUnordered(s: Session, e: QueueEntry, id: number): boolean {
+    if (e.message.qos === 2) return false;
+    if (!e.persisted) return true;
+    return e.qos === 1 && e.seq <= s.horizon && id === idForSeq(e.seq);
+  }
+
+  /** Keeps a persistent session's send horizon ahead of its QoS 1 sends (see HORIZON_STEP). */
+  private extendHorizon(s: Session, seq: number): void {
+    if (seq + HORIZON_STEP / 2 <= s.horizonWritten) return;
+    const h = seq + HORIZON_STEP;
+    s.horizonWritten = h;
+    this.write({ op: "session-horizon", clientId: s.clientId, seq: h });
+    this.horizons.push({ session: s, seq: h });
   }
 
   /** [MQTT-3.3.1-3] DUP says only whether this send repeats an earlier one of ours;
    *  [MQTT-3.3.2-3] the topic is the message's topic, which matched the subscription. */
-  private sendPublishOf(conn: Connection, m: StoredMessage, qos: QoS, retain: boolean, dup: boolean, packetId: number | undefined, ids: readonly number[]): void {
+  private sendPublishOf(conn: Connection, m: StoredMessage, qos: QoS, retain: boolean, dup: boolean, packetId: number | undefined, ids: readonly number[], unordered = false): void {
     const props = this.publishProperties(conn, m, ids);
     this.totals.messagesOut++;
     let packet: PublishPacket;
@@ -1419,7 +1475,7 @@ export class Broker {
         this.q0Packet = packet;
       }
     } else packet = P.publish(m.topic, m.payload, qos, retain, dup, packetId, props);
-    this.send(conn, packet);
+    this.send(conn, packet, unordered);
   }
 
   /** The properties of a PUBLISH of `m` to `conn`: the message's own (MQTT 5 only), with the

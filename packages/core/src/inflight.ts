@@ -4,16 +4,23 @@
 
 export const MAX_PACKET_ID = 65_535;
 
+/** The packet id a queue entry gets when it is free: a function of its seq, so that after a crash
+ *  a QoS 1 message sent without a durable "sent" mark goes again on the same id ([MQTT-4.4.0-1]). */
+export function idForSeq(seq: number): number {
+  return ((seq - 1) % MAX_PACKET_ID) + 1;
+}
+
 /** Packet ids in use by one session, allocated round robin (1..65535, wrapping), skipping ids in use. */
 export class PacketIds<T> {
   private inUse: Map<number, T> | undefined = undefined; // allocated on first use (idle sessions stay small)
   private next = 1;
 
-  /** Allocates a free id for `value`, or undefined when all 65535 are in use. */
-  allocate(value: T): number | undefined {
+  /** Allocates a free id for `value` (`preferred` when it is free), or undefined when all 65535
+   *  are in use. */
+  allocate(value: T, preferred = 0): number | undefined {
     const inUse = (this.inUse ??= new Map());
     if (inUse.size >= MAX_PACKET_ID) return undefined;
-    let id = this.next;
+    let id = preferred > 0 && !inUse.has(preferred) ? preferred : this.next;
     while (inUse.has(id)) id = id === MAX_PACKET_ID ? 1 : id + 1;
     inUse.set(id, value);
     this.next = id === MAX_PACKET_ID ? 1 : id + 1;

@@ -54,6 +54,14 @@ export class Session {
   pendingWill: Will | undefined = undefined;
   /** Bumped on every attach / detach: a session-expiry timer armed under another generation is stale. */
   gen = 0;
+  /** Send horizon (persistent sessions): no QoS 1 entry with a higher seq has been sent. `horizon`
+   *  is durable (its `session-horizon` write was stored), `horizonWritten` the highest written.
+   *  A QoS 1 first delivery at or below `horizon`, on its seq's own packet id, needs no durable
+   *  "sent" mark before it goes: after a crash the restored entry goes again with DUP=1 and the
+   *  same id. `restoredHorizon`: entries up to it may have been sent before the restart. */
+  horizon = 0;
+  horizonWritten = 0;
+  restoredHorizon = 0;
 
   // Routing scratch (broker.route): one message at a time, no allocation per matched session.
   routeMark = 0;

@@ -18,6 +18,7 @@ export interface StoreState {
   readonly subscriptions: Map<string, Map<string, StoredSubscription>>;
   readonly queues: Map<string, Map<number, EntryRow>>;
   readonly lastSeq: Map<string, number>;
+  readonly horizons: Map<string, number>;
   readonly qos2: Map<string, Set<number>>;
   readonly messages: Map<MessageId, StoredMessage>;
   readonly retained: Map<string, StoredMessage>;
@@ -30,6 +31,7 @@ export function emptyStoreState(): StoreState {
     subscriptions: new Map(),
     queues: new Map(),
     lastSeq: new Map(),
+    horizons: new Map(),
     qos2: new Map(),
     messages: new Map(),
     retained: new Map(),
@@ -55,7 +57,12 @@ export function applyWrites(s: StoreState, writes: readonly StoreWrite[]): void 
         s.subscriptions.delete(w.clientId);
         s.queues.delete(w.clientId);
         s.lastSeq.delete(w.clientId);
+        s.horizons.delete(w.clientId);
         s.qos2.delete(w.clientId);
+        break;
+      case "session-horizon":
+        requireSession(s, w.clientId, w.op);
+        if (w.seq > (s.horizons.get(w.clientId) ?? 0)) s.horizons.set(w.clientId, w.seq);
         break;
       case "subscription-put":
         requireSession(s, w.clientId, w.op);
@@ -150,6 +157,7 @@ export function snapshotOf(s: StoreState, window: number): Snapshot {
       queueCount: rows.length,
       queueBytes: bytes,
       lastSeq: s.lastSeq.get(meta.clientId) ?? 0,
+      sendHorizon: s.horizons.get(meta.clientId) ?? 0,
     };
   });
   return { sessions, retained: [...s.retained.values()], lastMessageId: s.lastMessageId };

@@ -796,7 +796,7 @@ describe("MQTT 5.0 rules whose ids 3.1.1 uses for other rules", () => {
     sim.connect("a", PERSIST);
     const old = sim.client("a").conn!;
     sim.connect("a", PERSIST, true);
-    expect(sim.actions).toContainEqual({ type: "send", conn: old, packet: { type: "disconnect", reasonCode: 0x8e, properties: {} }, version: 5 });
+    expect(sim.actions).toContainEqual({ type: "send", conn: old, packet: { type: "disconnect", reasonCode: 0x8e, properties: {} }, version: 5, unordered: false });
     expect(sim.actions).toContainEqual(expect.objectContaining({ type: "close", conn: old, reason: 0x8e }));
     expect(sim.isOpen("a")).toBe(true);
   });

@@ -276,23 +276,56 @@ describe("MQTT 3.1.1", () => {
       expect(drain(sim, "s")).toEqual(["once"]);
     });
 
-    it("a restarted broker resumes exactly where the store left off", () => {
+    it("[MQTT-4.4.0-1] [MQTT-3.3.1-1] a restarted broker resumes exactly where the store left off: what was sent goes again with DUP and its id", () => {
       const sim = offline({ maxInflight: 2 }, 1);
       sim.connect("s", { clean: false });
       for (let i = 0; i < 5; i++) sim.publish("p", "t", String(i), 1);
       const sent = sim.take("s").filter((p): p is PublishPacket => p.type === "publish");
+      expect(sent).toHaveLength(2);
       sim.send("s", ack("puback", sent[0]!.packetId!));
+      const third = sim.take("s").filter((p): p is PublishPacket => p.type === "publish");
+      expect(payloads(third)).toEqual(["2"]);
       sim.crash();
-      expect(sim.broker.sessionStats("s")).toMatchObject({ queued: 4, inflight: 2 });
+      // "1" went before the session's send horizon was durable, so with a durable "sent" mark
+      // (in flight after the restore); "2" went inside the horizon without one (queued, but
+      // below the restored horizon: it may have been sent).
+      expect(sim.broker.sessionStats("s")).toMatchObject({ queued: 4, inflight: 1 });
       sim.take("s");
       sim.connect("s", { clean: false });
       const resent = sim.publishes("s");
-      expect(resent[0]).toMatchObject({ dup: true, packetId: sent[1]!.packetId });
+      expect(resent.slice(0, 2).map((p) => [dec(p.payload), p.dup, p.packetId])).toEqual([
+        ["1", true, sent[1]!.packetId],
+        ["2", true, third[0]!.packetId],
+      ]);
       expect(drain(sim, "s")).toEqual(["1", "2", "3", "4"]);
       // message and packet ids continue after the restored ones
       sim.publish("p", "t", "after", 1);
       const ids = sim.writesOf("message-put").map((w) => w.message.id);
       expect(Math.min(...ids)).toBeGreaterThan(5);
+    });
+
+    it("[MQTT-3.3.1-1] QoS 1 sends inside the durable send horizon write no per-message mark and do not wait for the store", () => {
+      const sim = offline({ maxInflight: 1 });
+      for (let i = 0; i < 4; i++) sim.publish("p", "t", String(i), 1);
+      sim.autoStore = false;
+      sim.connect("s", { clean: false });
+      // The first send waits: its "sent" mark and the horizon write are not durable yet.
+      expect(sim.publishes("s")).toEqual([]);
+      sim.confirmAll();
+      let got = sim.take("s").filter((x): x is PublishPacket => x.type === "publish");
+      expect(payloads(got)).toEqual(["0"]);
+      expect(sim.writesOf("session-horizon").map((w) => w.seq)).toEqual([1 + 1024]);
+      const marks = sim.writesOf("queue-update").length;
+      // Inside the horizon: each PUBACK's delete stays unconfirmed, yet the next message goes at
+      // once, without a "sent" mark, on its seq's packet id.
+      for (let i = 1; i < 4; i++) {
+        sim.send("s", ack("puback", got[0]!.packetId!));
+        got = sim.take("s").filter((x): x is PublishPacket => x.type === "publish");
+        expect(got.map((p) => [dec(p.payload), p.packetId, p.dup])).toEqual([[String(i), i + 1, false]]);
+      }
+      expect(sim.pendingPersists().length).toBe(3);
+      expect(sim.writesOf("queue-update").length).toBe(marks);
+      sim.confirmAll();
     });
 
     it("sends held behind an unconfirmed persist are lost with it in a crash; nothing is acked that was not stored", () => {
@@ -343,11 +376,13 @@ describe("MQTT 3.1.1", () => {
         for (const p of batch) if (p.dup) sim.send("s", ack("puback", p.packetId!));
       }
       const dups = again.filter((p) => p.dup);
-      expect(dups.map((p) => [dec(p.payload), p.packetId])).toEqual(first.map((p) => [dec(p.payload), p.packetId]));
-      const fresh = again.filter((p) => !p.dup);
-      expect(fresh.map((p) => dec(p.payload))).toEqual(["5", "6"]);
+      // The five sent before the crash keep their ids; "5" and "6" were never sent but lie below
+      // the restored send horizon, so they go as "might be a re-delivery" (DUP=1, 3.3.1.1) on their
+      // seq's ids, never as a first delivery of something that may have been sent.
+      expect(dups.map((p) => [dec(p.payload), p.packetId])).toEqual([...first.map((p) => [dec(p.payload), p.packetId]), ["5", 6], ["6", 7]]);
+      expect(again.filter((p) => !p.dup)).toEqual([]);
       expect(drain(sim, "s")).toEqual([]);
-      expect(sim.broker.sessionStats("s")).toMatchObject({ inflight: 2, queued: 2 });
+      expect(sim.broker.sessionStats("s")).toMatchObject({ inflight: 0, queued: 0 });
     });
 
     it("[MQTT-3.1.2-5] QoS 0 waiting in memory behind a backlog is dropped when the session goes offline, and counted", () => {

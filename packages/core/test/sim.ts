@@ -223,16 +223,25 @@ export class Sim {
     this.later({ type: "stored", op: w.op, ok });
   }
 
-  /** Executes wire items from the front while no unconfirmed persist blocks them. */
+  /** Executes wire items from the front while no unconfirmed persist blocks them; behind one,
+   *  an `unordered` send still goes unless an earlier send to its connection is held (the
+   *  driver's rule). */
   private flushWire(): void {
-    let i = 0;
-    for (; i < this.wire.length; i++) {
-      const w = this.wire[i]!;
+    let blocked = false;
+    const held = new Set<number>();
+    const rest: WireItem[] = [];
+    for (const w of this.wire) {
       if (w.kind === "persist") {
-        if (!w.confirmed) break;
+        if (!w.confirmed) blocked = true;
+        if (blocked) rest.push(w);
         continue;
       }
       const a = w.action;
+      if (blocked && !(a.type === "send" && a.unordered === true && !held.has(a.conn))) {
+        rest.push(w);
+        if (a.type === "send" || a.type === "close") held.add(a.conn);
+        continue;
+      }
       if (a.type === "send") {
         const c = this.byConn.get(a.conn);
         if (c !== undefined) c.received.push(a.packet);
@@ -252,7 +261,7 @@ export class Sim {
         this.later({ type: "loaded", op: a.op, entries: loadPage(this.store, a.clientId, a.afterSeq, a.max) });
       }
     }
-    this.wire.splice(0, i);
+    this.wire = rest;
   }
 
   /** Unconfirmed persists, oldest first. */
