@@ -10,7 +10,15 @@
 // It is written only once every batch up to its barrier has settled, which is api.ts's rule
 // "no send on the wire before every earlier persist is durable" (a PUBACK only for a stored
 // message, DUP-only repeats after a crash). With the memory store the batch settles on a
-// microtask, so those sends still leave in the same tick.
+// microtask, so those sends still leave in the same tick. An `unordered` send (api.ts) waits only
+// for the sends queued before it on its connection.
+//
+// Lazy commits. The open batch is committed at the end of the turn when something waits for it:
+// an urgent persist (the core waits for its `stored`: an acknowledgement hangs on it), an ordered
+// send or a `load`. Otherwise (a subscriber's PUBACKs only delete queue entries, which a crash may
+// lose: the messages go again with DUP) it stays open for later writes to join, up to
+// `lazyCommitMs` or `lazyCommitWrites`, so a draining session pays one commit (one fsync with
+// SQLite) per many turns instead of one per turn.
 //
 // Backpressure. When a connection's write returns false the driver stops reading it (pause)
 // and stops writing to it until drain. Meanwhile its sends wait in the driver; once they exceed
@@ -76,6 +84,10 @@ export interface DriverOptions {
   /** Unsent bytes a congested connection may hold in the driver before it is closed. Default 16 MiB. */
   readonly maxPendingBytes?: number;
   readonly clock?: () => Millis;
+  /** Longest a batch nothing waits for stays open (ms). Default 20. */
+  readonly lazyCommitMs?: number;
+  /** Writes after which such a batch is committed anyway. Default 4096. */
+  readonly lazyCommitWrites?: number;
   /** Called once when a store write fails. The driver has then stopped (fail-stop): every
    *  connection is cut without flushing, nothing more reaches the core, and the core's memory is
    *  ahead of the store, so the embedder must not restart this driver but restore a new core
@@ -155,6 +167,13 @@ export class Driver {
   private openBatch = 0;
   private openWrites: StoreWrite[] = [];
   private openOps: OpId[] = [];
+  /** Something waits for the open batch: commit it at the end of this turn. */
+  private openNeeded = false;
+  private lazyTimer: ReturnType<typeof setTimeout> | undefined = undefined;
+  private readonly lazyCommitMs: number;
+  private readonly lazyCommitWrites: number;
+  /** Shutting down: every batch is committed at once. */
+  private closing = false;
   private batchCounter = 0;
   private lastIssued = 0;
   private durable = 0;
@@ -197,6 +216,8 @@ export class Driver {
     this.maxPendingBytes = options.maxPendingBytes ?? 16 * 1024 * 1024;
     this.congestedBudget = options.congestedBudget ?? 1024 * 1024;
     this.onStoreFailure = options.onStoreFailure;
+    this.lazyCommitMs = options.lazyCommitMs ?? 20;
+    this.lazyCommitWrites = options.lazyCommitWrites ?? 4096;
   }
 
   get stats(): DriverStats {
@@ -290,7 +311,7 @@ export class Driver {
   private execute(action: Action): void {
     switch (action.type) {
       case "send":
-        this.send(action.conn, action.packet, action.version);
+        this.send(action.conn, action.packet, action.version, action.unordered === true);
         return;
       case "close": {
         const conn = this.conns.get(action.conn);
@@ -303,6 +324,7 @@ export class Driver {
         if (this.openBatch === 0) this.openBatch = ++this.batchCounter;
         for (const write of action.writes) this.openWrites.push(write);
         this.openOps.push(action.op);
+        if (action.urgent !== false) this.openNeeded = true;
         return;
       case "authenticate": {
         const hook = this.hooks.authenticate;
@@ -358,6 +380,7 @@ export class Driver {
         // overtook the open batch would miss entries queued in the same turn, and the core takes
         // a short page as "nothing more in the store". So it waits for those batches.
         const barrier = this.openBatch !== 0 ? this.openBatch : this.lastIssued;
+        if (this.openBatch !== 0) this.openNeeded = true;
         if (barrier > this.durable) this.deferredLoads.push({ barrier, action });
         else this.load(action);
         return;
@@ -370,7 +393,7 @@ export class Driver {
     }
   }
 
-  private send(connId: ConnId, packet: Packet, version: ProtocolVersion): void {
+  private send(connId: ConnId, packet: Packet, version: ProtocolVersion, unordered: boolean): void {
     const conn = this.conns.get(connId);
     if (conn === undefined || conn.ended || conn.closeIssued) return;
     let size: number;
@@ -428,7 +451,14 @@ export class Driver {
       });
       return;
     }
-    const barrier = this.openBatch !== 0 ? this.openBatch : this.lastIssued;
+    let barrier: number;
+    if (unordered) {
+      // Only behind the sends queued before it on this connection (their barriers never decrease).
+      barrier = conn.pending.length > 0 ? conn.pending[conn.pending.length - 1]!.barrier : 0;
+    } else if (this.openBatch !== 0) {
+      barrier = this.openBatch;
+      this.openNeeded = true;
+    } else barrier = this.lastIssued;
     conn.pending.push({ packet, version, size, bytes, barrier });
     conn.pendingBytes += size;
     this.bufferedBytes += size;
@@ -541,10 +571,21 @@ export class Driver {
     });
   }
 
-  /** Commits the open batch, writes what is ready, re-arms the timer. */
+  /** Commits the open batch (if something waits for it, or lazily later), writes what is ready,
+   *  re-arms the timer. */
   private endTurn(): void {
     if (this.failed) return;
-    if (this.openBatch !== 0) this.commit();
+    if (this.openBatch !== 0) {
+      if (this.openNeeded || this.closing || this.openWrites.length >= this.lazyCommitWrites) this.commit();
+      else if (this.lazyTimer === undefined) {
+        this.lazyTimer = setTimeout(() => {
+          this.lazyTimer = undefined;
+          if (this.failed || this.openBatch === 0) return;
+          this.openNeeded = true;
+          this.endTurn();
+        }, this.lazyCommitMs);
+      }
+    }
     for (const conn of this.dirty) this.flush(conn);
     this.dirty.clear();
     this.lastPacket = undefined;
@@ -559,6 +600,9 @@ export class Driver {
     this.openBatch = 0;
     this.openWrites = [];
     this.openOps = [];
+    this.openNeeded = false;
+    if (this.lazyTimer !== undefined) clearTimeout(this.lazyTimer);
+    this.lazyTimer = undefined;
     this.lastIssued = batch;
     this.statBatches++;
     this.statStoreWrites += writes.length;
@@ -584,6 +628,8 @@ export class Driver {
     this.logger.error?.("store apply failed: stopping; restart from the store", { batch, writes, error: String(error) });
     if (this.timer !== undefined) clearTimeout(this.timer);
     this.timer = undefined;
+    if (this.lazyTimer !== undefined) clearTimeout(this.lazyTimer);
+    this.lazyTimer = undefined;
     this.settledAhead.clear();
     this.deferredLoads.length = 0;
     this.dirty.clear();
@@ -685,6 +731,7 @@ export class Driver {
    *  the store gets every pending write, the clients get their last bytes, then the sockets close. */
   async shutdown(timeoutMs = 5000): Promise<void> {
     if (this.stopped) return;
+    this.closing = true;
     this.feed({ type: "shutdown" });
     this.endTurn();
     // Hook answers still pending are not awaited (a hook may never answer); store writes are.

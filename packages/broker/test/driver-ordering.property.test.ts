@@ -1,6 +1,8 @@
 // Property: whatever the interleaving of inputs, event-loop turns and store completions (even out
-// of order), the driver never hands a transport a send before every persist emitted before it
-// is durable, and every send is eventually written, once, in emission order per connection.
+// of order), the driver never hands a transport an (ordered) send before every persist emitted
+// before it is durable, and every send, ordered or `unordered`, is eventually written, once, in
+// emission order per connection; persists the core does not wait for (`urgent: false`) are
+// committed too, lazily.
 // A failed apply stops the driver (fail-stop): from then on nothing more is written, every
 // connection is cut, and onStoreFailure is called once.
 import fc from "fast-check";
@@ -13,7 +15,8 @@ import type { Duplex, Store } from "../src/ports.js";
 const enc = new TextEncoder();
 const dec = new TextDecoder();
 
-type Step = "p" | "s0" | "s1" | "s2";
+/** p: persist, l: lazy persist (urgent false), sN: send to connection N, uN: unordered send. */
+type Step = "p" | "l" | "s0" | "s1" | "s2" | "u0" | "u1" | "u2";
 type Command =
   | { readonly t: "input"; readonly conn: number; readonly script: readonly Step[] }
   | { readonly t: "resolve"; readonly pick: number; readonly fail: boolean }
@@ -49,7 +52,7 @@ class Harness {
   persists = 0;
   readonly durableOps = new Set<number>();
   /** Per send (by emission number): how many persists were emitted before it, and its target. */
-  readonly sends: { conn: number; persistsBefore: number }[] = [];
+  readonly sends: { conn: number; persistsBefore: number; unordered: boolean }[] = [];
   readonly written = new Map<number, number[]>(); // conn -> emission numbers in write order
   readonly violations: string[] = [];
   readonly pending: { ops: number[]; resolve: () => void; reject: (e: Error) => void }[] = [];
@@ -67,14 +70,15 @@ class Harness {
       if (input.type !== "packet") return;
       const script = (input.packet as unknown as { script: Step[] }).script;
       for (const step of script) {
-        if (step === "p") {
+        if (step === "p" || step === "l") {
           this.persists++;
-          this.out.push({ type: "persist", op: this.nextOp++, writes: [{ op: "retained-delete", topic: "t" }] });
+          this.out.push({ type: "persist", op: this.nextOp++, writes: [{ op: "retained-delete", topic: "t" }], urgent: step === "p" });
         } else {
           const conn = this.connIds[Number(step[1])]!;
           const n = this.sends.length;
-          this.sends.push({ conn, persistsBefore: this.persists });
-          this.out.push({ type: "send", conn, version: 4, packet: { type: "puback", packetId: n, reasonCode: 0, properties: {} } });
+          const unordered = step[0] === "u";
+          this.sends.push({ conn, persistsBefore: this.persists, unordered });
+          this.out.push({ type: "send", conn, version: 4, packet: { type: "puback", packetId: n, reasonCode: 0, properties: {} }, unordered });
         }
       }
     },
@@ -110,7 +114,7 @@ class Harness {
           if (line === "") continue;
           const n = (JSON.parse(line) as { packetId: number }).packetId;
           const send = this.sends[n]!;
-          for (let op = 1; op <= send.persistsBefore; op++) {
+          for (let op = 1; op <= (send.unordered ? 0 : send.persistsBefore); op++) {
             if (!this.durableOps.has(op)) this.violations.push(`send ${n} written before persist ${op} was durable`);
           }
           const list = this.written.get(conn) ?? [];
@@ -138,7 +142,7 @@ const command: fc.Arbitrary<Command> = fc.oneof(
     arbitrary: fc.record({
       t: fc.constant("input" as const),
       conn: fc.integer({ min: 0, max: 2 }),
-      script: fc.array(fc.constantFrom<Step>("p", "s0", "s1", "s2"), { maxLength: 4 }),
+      script: fc.array(fc.constantFrom<Step>("p", "l", "s0", "s1", "s2", "u0", "u1", "u2"), { maxLength: 4 }),
     }),
   },
   // Store completions in any order, some failing.
@@ -151,7 +155,7 @@ describe("driver ordering", () => {
     await fc.assert(
       fc.asyncProperty(fc.array(command, { maxLength: 40 }), async (commands) => {
         const h = new Harness();
-        const driver = new Driver({ core: h.core, codec, store: h.store, maxPacketSize: 1 << 20, onStoreFailure: () => void h.failures++ });
+        const driver = new Driver({ core: h.core, codec, store: h.store, maxPacketSize: 1 << 20, lazyCommitMs: 1, onStoreFailure: () => void h.failures++ });
         for (let i = 0; i < 3; i++) {
           const id = i + 1; // the driver numbers connections from 1 in accept order
           driver.accept(h.duplex(i, () => id));
@@ -174,9 +178,10 @@ describe("driver ordering", () => {
             await turn();
           }
         }
-        // Drain: resolve everything still pending until nothing is left.
+        // Drain: resolve everything still pending until nothing is left (lazy batches included:
+        // their timer fires after lazyCommitMs).
         for (let rounds = 0; rounds < 100; rounds++) {
-          await turn();
+          await new Promise((resolve) => setTimeout(resolve, 2));
           const batch = h.pending.shift();
           if (batch === undefined && rounds > 3) break;
           if (batch !== undefined) {
@@ -193,11 +198,23 @@ describe("driver ordering", () => {
           expect(list).toEqual(failed ? expected.slice(0, list.length) : expected);
         }
         if (failed) expect([...h.cut].sort()).toEqual([1, 2, 3]);
-        else expect([...h.written.values()].reduce((n, l) => n + l.length, 0)).toBe(h.sends.length);
+        else {
+          expect([...h.written.values()].reduce((n, l) => n + l.length, 0)).toBe(h.sends.length);
+          expect(h.durableOps.size).toBe(h.persists); // every persist was committed, lazy ones too
+        }
       }),
       {
         numRuns: 200,
         examples: [
+          // An unordered send overtakes a batch in flight, but not an ordered send before it.
+          [[
+            { t: "input", conn: 0, script: ["p", "u0", "s1", "u1"] },
+            { t: "turn" },
+            { t: "input", conn: 1, script: ["l", "u2"] },
+            { t: "turn" },
+            { t: "resolve", pick: 0, fail: false },
+            { t: "turn" },
+          ]],
           // Two batches in flight, the later one completes first.
           [[
             { t: "input", conn: 0, script: ["p"] },

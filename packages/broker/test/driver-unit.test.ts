@@ -89,11 +89,13 @@ const publish = (topic: string, qos: 0 | 1 = 0): Packet => ({
 });
 const retainedPut = (topic: string): StoreWrite => ({ op: "retained-delete", topic });
 
-async function setup(core: ScriptedCore, store: Store, options: { highWaterMark?: number; congestedBudget?: number } = {}) {
+async function setup(core: ScriptedCore, store: Store, options: { highWaterMark?: number; congestedBudget?: number; lazyCommitMs?: number; lazyCommitWrites?: number } = {}) {
   const transport = memoryTransport(options.highWaterMark === undefined ? {} : { highWaterMark: options.highWaterMark });
   const driver = new Driver({
     core, codec: lineCodec, store, maxPacketSize: 1 << 20,
     ...(options.congestedBudget === undefined ? {} : { congestedBudget: options.congestedBudget }),
+    ...(options.lazyCommitMs === undefined ? {} : { lazyCommitMs: options.lazyCommitMs }),
+    ...(options.lazyCommitWrites === undefined ? {} : { lazyCommitWrites: options.lazyCommitWrites }),
   });
   await transport.listen((d) => driver.accept(d, "memory"));
   const connect = async (): Promise<Sink> => {
@@ -151,6 +153,92 @@ describe("driver (scripted core)", () => {
     await until(() => lines(sub).length === 2, "publish after durable");
     expect(lines(sub)[1]).toMatchObject({ type: "publish", topic: "after" });
     expect(driver.stats.writes).toBe(2);
+  });
+
+  it("an unordered send does not wait for earlier persists, but keeps its place behind a held send of its connection", async () => {
+    let a = 0;
+    let b = 0;
+    const core = new ScriptedCore((input, emit) => {
+      if (input.type === "open") {
+        if (a === 0) a = input.conn;
+        else if (b === 0) b = input.conn;
+      }
+      if (input.type === "packet") {
+        emit({ type: "persist", op: 1, writes: [retainedPut("x")] });
+        emit({ type: "send", conn: a, packet: publish("a-free"), version: 4, unordered: true });
+        emit({ type: "send", conn: b, packet: publish("b-held"), version: 4 });
+        emit({ type: "send", conn: b, packet: publish("b-behind"), version: 4, unordered: true });
+      }
+    });
+    const store = new RecordingStore(true);
+    const { connect } = await setup(core, store);
+    const sa = await connect();
+    const sb = await connect();
+    sa.duplex.write(line({ type: "pingreq" }));
+    await until(() => lines(sa).length === 1, "unordered send before the batch is durable");
+    expect(store.applied).toHaveLength(1); // the ordered send to b made the batch commit now
+    for (let i = 0; i < 5; i++) await turn();
+    expect(lines(sb)).toEqual([]);
+    store.release();
+    await until(() => lines(sb).length === 2, "b after durable");
+    expect(lines(sb).map((p) => (p as { topic: string }).topic)).toEqual(["b-held", "b-behind"]);
+  });
+
+  it("commits a batch nothing waits for lazily: later writes join it; an urgent persist, an ordered send or the time limit commits it", async () => {
+    let target = 0;
+    let op = 0;
+    let mode: "lazy" | "urgent" | "ordered" = "lazy";
+    const core = new ScriptedCore((input, emit) => {
+      if (input.type === "open" && target === 0) target = input.conn;
+      if (input.type !== "packet") return;
+      emit({ type: "persist", op: ++op, writes: [retainedPut(`w${op}`)], urgent: mode === "urgent" });
+      emit({ type: "send", conn: target, packet: publish(`m${op}`), version: 4, unordered: mode !== "ordered" });
+    });
+    const store = new RecordingStore();
+    const { connect } = await setup(core, store, { lazyCommitMs: 60_000 });
+    const c = await connect();
+    for (let i = 0; i < 3; i++) {
+      c.duplex.write(line({ type: "pingreq" }));
+      await until(() => lines(c).length === i + 1, "unordered send");
+      for (let k = 0; k < 3; k++) await turn();
+    }
+    expect(store.applied).toEqual([]); // three turns, nothing committed: nothing waits
+    mode = "urgent";
+    c.duplex.write(line({ type: "pingreq" }));
+    await until(() => store.applied.length === 1, "urgent persist commits");
+    expect(store.applied[0]!.map((w) => (w as { topic: string }).topic)).toEqual(["w1", "w2", "w3", "w4"]);
+    mode = "lazy";
+    c.duplex.write(line({ type: "pingreq" }));
+    await until(() => lines(c).length === 5, "send");
+    mode = "ordered";
+    c.duplex.write(line({ type: "pingreq" }));
+    await until(() => lines(c).length === 6, "ordered send after its batch");
+    expect(store.applied.map((b) => b.length)).toEqual([4, 2]);
+
+    // The time limit.
+    const store2 = new RecordingStore();
+    let t2 = 0;
+    const core2 = new ScriptedCore((input, emit) => {
+      if (input.type === "open" && t2 === 0) t2 = input.conn;
+      if (input.type === "packet") emit({ type: "persist", op: 1, writes: [retainedPut("late")], urgent: false });
+    });
+    const s2 = await setup(core2, store2, { lazyCommitMs: 30 });
+    const c2 = await s2.connect();
+    c2.duplex.write(line({ type: "pingreq" }));
+    for (let k = 0; k < 3; k++) await turn();
+    expect(store2.applied).toEqual([]);
+    await until(() => store2.applied.length === 1, "lazy batch committed after lazyCommitMs");
+    await until(() => core2.inputs.some((i) => i.type === "stored"), "stored");
+
+    // The size limit.
+    const store3 = new RecordingStore();
+    const core3 = new ScriptedCore((input, emit) => {
+      if (input.type === "packet") emit({ type: "persist", op: 1, writes: [retainedPut("a"), retainedPut("b"), retainedPut("c")], urgent: false });
+    });
+    const s3 = await setup(core3, store3, { lazyCommitMs: 60_000, lazyCommitWrites: 3 });
+    const c3 = await s3.connect();
+    c3.duplex.write(line({ type: "pingreq" }));
+    await until(() => store3.applied.length === 1, "lazy batch committed at lazyCommitWrites");
   });
 
   it("encodes all sends of a turn into one write per connection", async () => {
