@@ -5,7 +5,9 @@
 // During a turn sends are queued per connection and persists are collected into one open batch.
 // At the end of the turn (setImmediate, so every socket read in the same poll phase shares it)
 // the batch goes to the store as ONE `store.apply` (group commit) and each connection's ready
-// sends are encoded into ONE buffer and written with ONE `write`.
+// sends are encoded into ONE buffer and written with ONE `write`. A connection's own answers to
+// what it just sent (ready sends queued to it while its read was processed) are written right
+// after that read, so that its peer works while the rest of the turn is processed.
 // A send carries a barrier: the number of the last batch holding a persist emitted before it.
 // It is written only once every batch up to its barrier has settled, which is api.ts's rule
 // "no send on the wire before every earlier persist is durable" (a PUBACK only for a stored
@@ -270,6 +272,11 @@ export class Driver {
       this.drain();
       if (conn.closeRequested) break;
     }
+    // This connection's own answers (PUBACKs, a subscriber's next deliveries after its PUBACKs)
+    // go now, not at the end of the turn: its peer starts on them while the other connections
+    // read in this turn are processed, so broker and clients overlap instead of taking turns.
+    // Sends to other connections still gather into one write per connection per turn.
+    if (conn.pending.length > 0 && conn.pending[0]!.barrier <= this.durable) this.flush(conn);
     this.scheduleTurnEnd();
   }
 
