@@ -64,10 +64,12 @@ interface HorizonRaise {
 }
 
 /** How far beyond the seq being sent a session's send horizon is written, and (half of it) how
- *  close the sends may come to it before the next write: one durable write per ~512 QoS 1 sends
+ *  close the sends may come to it before the next write: one durable write per ~1024 QoS 1 sends
  *  instead of a "sent" mark per message; after a crash up to this many never-sent messages may
- *  get DUP=1 ("might be a re-delivery", 3.3.1.1), never a repeat without it. */
-const HORIZON_STEP = 1024;
+ *  get DUP=1 ("might be a re-delivery", 3.3.1.1), never a repeat without it. The write is not
+ *  urgent: it rides on the next commit, and while it is not durable the sends past the old
+ *  horizon are ordered (marked), which makes the driver commit. */
+const HORIZON_STEP = 2048;
 
 type PendingOp =
   | { readonly kind: "persist"; readonly acks: Ack[]; readonly horizons: HorizonRaise[] | undefined }
@@ -332,12 +334,12 @@ export class Broker {
     if (this.writes.length > 0) {
       const op = this.currentOp();
       const horizons = this.horizons.length > 0 ? this.horizons : undefined;
-      const urgent = acks.length > 0 || horizons !== undefined;
+      const urgent = acks.length > 0;
       const persist: Action = { type: "persist", op, writes: this.writes, urgent };
       if (mark === this.actions.length) this.actions.push(persist);
       else this.actions.splice(mark, 0, persist);
       this.writes = [];
-      if (urgent) {
+      if (urgent || horizons !== undefined) {
         this.ops.set(op, { kind: "persist", acks, horizons });
         for (const a of acks) a.conn.lastAckOp = op;
         this.acks = [];

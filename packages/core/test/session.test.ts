@@ -314,7 +314,7 @@ describe("MQTT 3.1.1", () => {
       sim.confirmAll();
       let got = sim.take("s").filter((x): x is PublishPacket => x.type === "publish");
       expect(payloads(got)).toEqual(["0"]);
-      expect(sim.writesOf("session-horizon").map((w) => w.seq)).toEqual([1 + 1024]);
+      expect(sim.writesOf("session-horizon").map((w) => w.seq)).toEqual([1 + 2048]);
       const marks = sim.writesOf("queue-update").length;
       // Inside the horizon: each PUBACK's delete stays unconfirmed, yet the next message goes at
       // once, without a "sent" mark, on its seq's packet id.
