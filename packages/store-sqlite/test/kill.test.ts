@@ -20,14 +20,14 @@ afterAll(() => rmSync(root, { recursive: true, force: true }));
 
 const CHILD = `
 import { writeSync } from "node:fs";
-import { openSqliteStore, openSqliteStoreInWorker } from "${pathToFileURL(join(repo, "packages", "store-sqlite", "dist", "index.js")).href}";
-const [dir, synchronous, thread] = process.argv.slice(2);
+import { openSqliteStore } from "${pathToFileURL(join(repo, "packages", "store-sqlite", "dist", "index.js")).href}";
+const [dir, synchronous] = process.argv.slice(2);
 function say(line) {
   for (;;) {
     try { writeSync(1, line + "\\n"); return; } catch (e) { if (e.code !== "EAGAIN") throw e; }
   }
 }
-const store = await (thread === "worker" ? openSqliteStoreInWorker : openSqliteStore)({ dir, synchronous });
+const store = await openSqliteStore({ dir, synchronous });
 const snap = await store.restore(1);
 let id = snap.lastMessageId;
 let seq = snap.sessions[0]?.lastSeq ?? 0;
@@ -67,9 +67,9 @@ interface Run {
 }
 
 /** Runs the child until it has acknowledged `acks` puts, then SIGKILLs it. */
-function runAndKill(dir: string, synchronous: "full" | "normal", acks: number, thread: "main" | "worker" = "main"): Promise<Run> {
+function runAndKill(dir: string, synchronous: "full" | "normal", acks: number): Promise<Run> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [join(out, "child.mjs"), dir, synchronous, thread], { stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(process.execPath, [join(out, "child.mjs"), dir, synchronous], { stdio: ["ignore", "pipe", "pipe"] });
     const put = new Set<number>();
     const deleted = new Set<number>();
     let stderr = "";
@@ -128,11 +128,10 @@ async function readBack(dir: string): Promise<{ entries: StoredQueueEntry[]; las
 const deletedBy = (t: number): number => (t % 3 === 0 && t > 5 ? t - 5 : 0);
 
 describe("SIGKILL", () => {
-  // "worker": the store runs in a worker thread (openSqliteStoreInWorker), killed with its process.
-  it.each(["main", "worker"] as const)("keeps every write whose apply() resolved, across repeated kill -9 (synchronous full and normal, store on the %s thread)", async (thread) => {
-    const dir = join(root, `kill-${thread}`);
+  it("keeps every write whose apply() resolved, across repeated kill -9 (synchronous full and normal)", async () => {
+    const dir = join(root, "kill");
     for (const [cycle, synchronous] of (["full", "normal", "full"] as const).entries()) {
-      const run = await runAndKill(dir, synchronous, 200 + cycle * 150, thread);
+      const run = await runAndKill(dir, synchronous, 200 + cycle * 150);
       expect(run.put.size).toBeGreaterThanOrEqual(200);
       expect(run.lockError).toBeInstanceOf(StoreLockedError);
       const { entries, lastSeq } = await readBack(dir);
