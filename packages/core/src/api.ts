@@ -241,6 +241,12 @@ export interface BrokerConfig {
    *  per connection (at most 65535; default 10, as Mosquitto). 0: none (CONNACK says nothing; a PUBLISH with an alias is a
    *  protocol error, 0x94). The server never sends aliases itself. */
   readonly topicAliasMaximum: number;
+  /** Send horizon of persistent sessions (docs/architecture.md): how far ahead of its QoS 1 sends
+   *  a session's backlog is declared "may have been sent", so that those sends need no durable
+   *  per-message mark (one write per about step / 2 sends instead). After a crash up to this many
+   *  queued messages that were never sent go with DUP=1 and are not dropped as expired. 0: off
+   *  (every QoS 1 send to a persistent session waits for its durable mark). */
+  readonly sendHorizonStep: number;
 }
 
 export const defaultConfig: BrokerConfig = {
@@ -265,6 +271,7 @@ export const defaultConfig: BrokerConfig = {
   maxBufferedPackets: 100,
   observePublishes: false,
   topicAliasMaximum: 10,
+  sendHorizonStep: 2048,
 };
 
 export interface SessionStats {
@@ -274,6 +281,10 @@ export interface SessionStats {
   readonly inMemory: number;
   readonly inMemoryBytes: number;
   readonly inflight: number;
+  /** Of `inflight`: messages not on the wire now, waiting to be sent again (the session is
+   *  offline, or they wait for room under the window or Receive Maximum after a reconnect or a
+   *  restart). */
+  readonly inflightWaiting: number;
   readonly dropped: number;
 }
 

@@ -63,14 +63,6 @@ interface HorizonRaise {
   readonly seq: number;
 }
 
-/** How far beyond the seq being sent a session's send horizon is written, and (half of it) how
- *  close the sends may come to it before the next write: one durable write per ~1024 QoS 1 sends
- *  instead of a "sent" mark per message; after a crash up to this many never-sent messages may
- *  get DUP=1 ("might be a re-delivery", 3.3.1.1), never a repeat without it. The write is not
- *  urgent: it rides on the next commit, and while it is not durable the sends past the old
- *  horizon are ordered (marked), which makes the driver commit. */
-const HORIZON_STEP = 2048;
-
 type PendingOp =
   | { readonly kind: "persist"; readonly acks: Ack[]; readonly horizons: HorizonRaise[] | undefined }
   | { readonly kind: "authenticate"; readonly conn: Connection; readonly connect: ConnectPacket; readonly clientId: string; readonly assigned: boolean }
@@ -239,7 +231,8 @@ export class Broker {
     const s = this.sessions.get(clientId);
     if (s === undefined) return undefined;
     const q = s.queue;
-    return { queued: q.count, queuedBytes: q.bytes, inMemory: q.inMemory, inMemoryBytes: q.memBytes, inflight: s.inflight.size, dropped: s.dropped };
+    const waiting = s.conn === undefined ? s.inflight.size : (s.inflight.deferred?.size ?? 0);
+    return { queued: q.count, queuedBytes: q.bytes, inMemory: q.inMemory, inMemoryBytes: q.memBytes, inflight: s.inflight.size, inflightWaiting: waiting, dropped: s.dropped };
   }
 
   // -------------------------------------------------------------------------------------------
@@ -261,24 +254,58 @@ export class Broker {
       }
       for (const id of r.qos2) s.qos2Set(id, 0);
       const q = s.queue;
+      const horizon = r.sendHorizon ?? 0;
+      s.horizon = s.horizonWritten = horizon;
+      // Queued QoS 1 entries up to the horizon may have been sent without a durable mark.
+      s.restoredHorizon = Math.min(horizon, r.lastSeq);
       for (const stored of r.queueHead) {
-        const e = entryFromStored(stored);
+        const e = entryFromStored(this.maybeSent(s, stored));
         if (!q.restore(e)) break; // the memory window is full: the rest is paged in
-        if (e.state !== "queued" && e.packetId !== undefined) s.inflight.ids.claim(e.packetId, e);
+        if (e.state !== "queued") this.claimRestored(s, e);
         if (e.message.id > maxId) maxId = e.message.id;
       }
       q.count = Math.max(r.queueCount, q.inMemory);
       q.bytes = r.queueBytes;
-      q.lastSeq = Math.max(r.lastSeq, q.memTailSeq);
-      // Entries queued after the restart (seq > lastSeq) were never sent before it.
-      const horizon = r.sendHorizon ?? 0;
-      s.horizon = s.horizonWritten = horizon;
-      s.restoredHorizon = Math.min(horizon, q.lastSeq);
+      // New entries start above the horizon: a seq (and so a packet id) used by a send whose entry
+      // the crash lost is never given to another message, which a late PUBACK from the client's
+      // previous connection could otherwise acknowledge without it ever being delivered.
+      q.lastSeq = Math.max(r.lastSeq, q.memTailSeq, horizon);
       this.sessions.set(m.clientId, s);
       if (m.disconnectedAt === undefined) this.restoredOnline.push(s);
       else this.armExpiry(s);
     }
     this.lastMessageId = maxId;
+  }
+
+  /** A stored entry as the restored core takes it. Queued QoS 1 entries at or below the restored
+   *  send horizon may have been sent before the crash without a durable "sent" mark, so they are
+   *  taken as in flight ("sent", id assigned by claimRestored): resent with DUP=1 in seq order
+   *  among the other in-flight entries ([MQTT-4.4.0-1] [MQTT-3.3.1-1] [MQTT-4.6.0-1]), never
+   *  dropped as expired or as the oldest queued ([MQTT-4.3.3-7]). Call in seq order. */
+  private maybeSent(s: Session, e: StoredQueueEntry): StoredQueueEntry {
+    if (e.state !== "queued" || e.seq > s.restoredHorizon) return e;
+    if (e.qos !== 1) {
+      // Sends go out in seq order, and this one (QoS 2, or a stored QoS 0) waits for a durable
+      // write before it leaves: since the store does not show it sent, nothing after it was.
+      s.restoredHorizon = e.seq - 1;
+      return e;
+    }
+    return { ...e, state: "sent", packetId: undefined };
+  }
+
+  /** Reserves the packet id of a restored in-flight entry. One taken in by maybeSent gets its
+   *  seq's id (the one a send without a mark used) when free. A durable mark wins over such an
+   *  entry holding its id (only possible with an entry 65,535 seqs older in flight): that one
+   *  moves to another id. */
+  private claimRestored(s: Session, e: QueueEntry): void {
+    const ids = s.inflight.ids;
+    if (e.packetId === undefined) {
+      e.packetId = ids.allocate(e, idForSeq(e.seq));
+      return;
+    }
+    const holder = ids.get(e.packetId);
+    if (holder !== undefined && holder !== e) holder.packetId = ids.allocate(holder);
+    ids.claim(e.packetId, e);
   }
 
   /** First handle(): sessions that were online when the broker stopped are offline since now. */
@@ -866,22 +893,23 @@ export class Broker {
     this.ops.delete(op);
     const s = rec.session;
     if (this.sessions.get(s.clientId) !== s || s.queue.loading !== op) return;
-    const added = s.queue.merge(entries);
+    const q = s.queue;
+    const tail = q.memTailSeq;
+    const added = q.merge(s.restoredHorizon > tail ? entries.map((e) => (e.seq > tail ? this.maybeSent(s, e) : e)) : entries);
     // In-flight entries beyond the restored head (a head shorter than the in-flight window):
     // their ids stay reserved and they go again now, before anything queued ([MQTT-4.4.0-1]).
-    const q = s.queue;
     for (let i = q.inMemory - added; i < q.inMemory; i++) {
       const e = q.at(i)!;
-      if (e.state === "queued" || e.packetId === undefined) continue;
+      if (e.state === "queued") continue;
       const room = s.inflight.canResend;
-      s.inflight.ids.claim(e.packetId, e);
+      this.claimRestored(s, e);
       if (s.conn === undefined) continue;
       if (e.state === "sent" && this.tooBig(s.conn, e.message, e.qos, e.retain, e.subscriptionIds)) {
         this.discard(s, e, "too-large"); // [MQTT-3.1.2-25]
         i--;
         continue;
       }
-      if (e.state === "released") this.send(s.conn, P.pubrel(e.packetId));
+      if (e.state === "released") this.send(s.conn, P.pubrel(e.packetId!));
       else if (room) this.sendPublish(s.conn, e, true);
       else (s.inflight.deferred ??= new Set()).add(e);
     }
@@ -1410,7 +1438,8 @@ export class Broker {
       if (e.qos === 0) {
         q.removeAt(i);
         if (e.persisted) this.write({ op: "queue-delete", clientId: s.clientId, seq: e.seq });
-        this.sendPublish(conn, e, false, e.message.qos < 2);
+        // A stored QoS 0 entry (queueQos0) waits for its delete: sent twice after a crash otherwise.
+        this.sendPublish(conn, e, false, e.message.qos < 2 && !e.persisted);
         continue;
       }
       if (!s.inflight.hasRoom) break;
@@ -1419,9 +1448,7 @@ export class Broker {
       const unordered = this.mayGoUnordered(s, e, id);
       if (e.persisted && !unordered) this.write({ op: "queue-update", clientId: s.clientId, seq: e.seq, state: "sent", packetId: id });
       if (e.persisted && e.qos === 1) this.extendHorizon(s, e.seq);
-      // A message that may have been sent before a crash goes with DUP=1 (3.3.1.1: "might be a
-      // re-delivery"), on the same id when it is free.
-      this.sendPublish(conn, e, e.qos === 1 && e.seq <= s.restoredHorizon, unordered);
+      this.sendPublish(conn, e, false, unordered);
       i++;
     }
     if (q.needsLoad()) {
@@ -1450,10 +1477,18 @@ export class Broker {
     return e.qos === 1 && e.seq <= s.horizon && id === idForSeq(e.seq);
   }
 
-  /** Keeps a persistent session's send horizon ahead of its QoS 1 sends (see HORIZON_STEP). */
+  /** Keeps a persistent session's send horizon ahead of its QoS 1 sends (config.sendHorizonStep):
+   *  written up to `step` beyond the seq being sent when the sends come within step / 2 of it. The
+   *  write is not urgent: it rides on the next commit, and while it is not durable the sends past
+   *  the old horizon are ordered (marked), which makes the driver commit. */
   private extendHorizon(s: Session, seq: number): void {
-    if (seq + HORIZON_STEP / 2 <= s.horizonWritten) return;
-    const h = seq + HORIZON_STEP;
+    const step = this.config.sendHorizonStep;
+    if (step <= 0 || seq + step / 2 <= s.horizonWritten) return;
+    // Never past the queue's end: a crash then takes only entries that were queued (a backlog)
+    // for possibly sent, not messages that arrive later. With little backlog the sends keep
+    // their marks (a live stream waits for its publisher's commit anyway).
+    const h = Math.min(seq + step, s.queue.lastSeq);
+    if (h < seq + step / 4 || h <= s.horizonWritten) return;
     s.horizonWritten = h;
     this.write({ op: "session-horizon", clientId: s.clientId, seq: h });
     this.horizons.push({ session: s, seq: h });
