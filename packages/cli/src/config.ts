@@ -210,6 +210,7 @@ const brokerKeys = {
   queueWindow: int(1, Number.MAX_SAFE_INTEGER),
   queueWindowBytes: int(1, Number.MAX_SAFE_INTEGER),
   topicAliasMaximum: int(0, 65535),
+  sendHorizonStep: int(0, 1_000_000_000),
   persistentSessionExpiry: orWord(int(0, 0xffffffff), "never"),
   maxPacketSize: int(2, 268_435_460),
   keepAliveFactor: num(1),
@@ -368,6 +369,7 @@ export function resolveSettings(file: ConfigFile, flags: CliFlags): Parsed<Setti
     ...(file.queueWindow !== undefined && { queueWindow: file.queueWindow }),
     ...(file.queueWindowBytes !== undefined && { queueWindowBytes: file.queueWindowBytes }),
     ...(file.topicAliasMaximum !== undefined && { topicAliasMaximum: file.topicAliasMaximum }),
+    ...(file.sendHorizonStep !== undefined && { sendHorizonStep: file.sendHorizonStep }),
     ...(file.persistentSessionExpiry !== undefined && {
       persistentSessionExpiry:
         file.persistentSessionExpiry === "never" ? 0xffffffff : (file.persistentSessionExpiry as number),

@@ -43,7 +43,7 @@ describe("configuration file", () => {
         "listeners", "logging", "persistence", "maxQos", "maxInflight", "maxQueuedMessages", "maxQueuedBytes",
         "overflowPolicy", "queueQos0", "queueWindow", "queueWindowBytes", "persistentSessionExpiry", "maxPacketSize",
         "keepAliveFactor", "connectTimeout", "maxClientIdLength", "willOnShutdown", "assignedIdPrefix", "observePublishes",
-        "topicAliasMaximum",
+        "topicAliasMaximum", "sendHorizonStep",
       ].sort(),
     );
     // And its values are the defaults, so the doc cannot drift from the code.
