@@ -254,7 +254,7 @@ describe("MQTT 5.0 PUBLISH forwarding", () => {
     expect(sim.publishes("s")).toMatchObject([{ topic: "a/b", qos: 2 }]);
   });
 
-  it("[MQTT-3.3.4-3] [MQTT-3.3.4-4] overlapping subscriptions with identifiers: the one delivery carries every matching identifier", () => {
+  it("[MQTT-3.3.4-3] [MQTT-3.3.4-4] [MQTT-3.3.4-5] overlapping subscriptions with identifiers: one delivery per message (never separate copies) carries every matching identifier", () => {
     const sim = new Sim();
     sim.connect("s", V5);
     sim.subscribe("s", [["a/+", 1]], undefined, { subscriptionIdentifiers: [11] });
@@ -540,6 +540,33 @@ describe("MQTT 5.0 CONNECT options the server does not support", () => {
     expect(sim.broker.sessionStats("c")).toBeUndefined();
     expect(sim.publishes("s")).toEqual([]); // neither the will nor the PUBLISH
     expect(sim.connect("c", V5)).toMatchObject({ reasonCode: 0 });
+  });
+
+  it("[MQTT-4.12.0-2] [MQTT-4.12.0-5] [MQTT-3.15.2-2] [MQTT-3.15.2-3] [MQTT-4.12.1-2] without enhanced authentication the server never sends AUTH; a client's AUTH is a protocol error (0x82)", () => {
+    // harbormq supports no Authentication Method (refused with 0x8C above), so the rules about the
+    // AUTH packets a server sends (Continue authentication, the method echoed in AUTH, the size of
+    // AUTH properties, re-authentication failures) never arise: no AUTH ever leaves the server.
+    const sim = new Sim();
+    sim.open("a");
+    sim.send("a", connectPacket("a", { ...V5, properties: { authenticationMethod: "SCRAM-SHA-1", authenticationData: enc("x") } }));
+    sim.connect("c", V5);
+    sim.send("c", { type: "auth", reasonCode: 0x19, properties: { authenticationMethod: "SCRAM-SHA-1" } });
+    expect(sim.isOpen("c")).toBe(false);
+    expect(sim.eventsOf("protocol-error").at(-1)).toMatchObject({ clientId: "c", reason: 0x82 });
+    const sent = sim.actions.filter((x) => x.type === "send").map((x) => (x as { packet: { type: string } }).packet.type);
+    expect(sent).toContain("connack");
+    expect(sent).not.toContain("auth");
+  });
+
+  it("[MQTT-3.2.2-13] retain is available: CONNACK announces no Retain Available 0, and a will with retain 1 is accepted and published retained", () => {
+    const sim = new Sim();
+    sim.connect("s", V5);
+    const connack = sim.connect("w", { ...V5, will: { topic: "w/t", payload: enc("gone"), retain: true } });
+    expect(connack).toMatchObject({ reasonCode: 0 });
+    expect(connack.properties.retainAvailable).toBeUndefined(); // absent = 1
+    sim.drop("w");
+    sim.subscribe("s", ["w/#"]);
+    expect(sim.publishes("s").map((p) => [dec(p.payload), p.retain])).toContainEqual(["gone", true]);
   });
 
   it("[MQTT-3.2.2-12] refuses a will QoS above the server's Maximum QoS with CONNACK 0x9B and closes", () => {
