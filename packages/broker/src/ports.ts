@@ -42,7 +42,10 @@ export interface Store {
   /** Read everything needed to rebuild the core (sessions, subscriptions, queue heads of at most
    *  `queueWindow` entries each, retained messages, last ids). */
   restore(queueWindow: number): Promise<Snapshot>;
-  /** Apply batches in order, atomically per call. The driver groups the writes of many inputs. */
+  /** Apply batches in order, atomically per call. The driver groups the writes of many inputs.
+   *  Every write kind must be kept, `session-horizon` included: the core sends QoS 1 messages
+   *  below a session's stored horizon without a per-message mark, and after a crash relies on
+   *  `sendHorizon` to resend them with DUP (the conformance suite checks it). */
   apply(writes: readonly StoreWrite[]): Promise<void>;
   /** Up to `max` queue entries of `clientId` with seq > afterSeq, in seq order. */
   load(clientId: string, afterSeq: number, max: number): Promise<readonly StoredQueueEntry[]>;
