@@ -28,50 +28,112 @@ interface EntryRecord {
   readonly subscriptionIds: readonly number[];
 }
 
-/** One session's queue: entries by seq plus a sorted seq array with lazy deletion, so `load`
- *  binary-searches its start instead of walking the whole queue. */
+/** One session's queue: records in seq order in two parallel arrays (seqs, records) used as a
+ *  deque. Seqs only grow, so a put appends and the usual delete (a PUBACK of the oldest entry)
+ *  moves the head; a delete elsewhere leaves a hole (compacted once holes are half the array).
+ *  Lookups by seq are binary searches; `load` starts at one and walks forward. */
 class Queue {
-  readonly entries = new Map<number, EntryRecord>();
   private seqs: number[] = [];
-  private dead = 0;
+  private recs: (EntryRecord | undefined)[] = [];
+  private head = 0;
+  private holes = 0;
+  /** Live entries. */
+  size = 0;
   bytes = 0;
 
+  get(seq: number): EntryRecord | undefined {
+    const i = this.lowerBound(seq);
+    return i < this.seqs.length && this.seqs[i] === seq ? this.recs[i] : undefined;
+  }
+
+  has(seq: number): boolean {
+    return this.get(seq) !== undefined;
+  }
+
   put(entry: EntryRecord, bytes: number): void {
-    const last = this.seqs[this.seqs.length - 1];
-    if (last === undefined || entry.seq > last) this.seqs.push(entry.seq);
-    else {
+    const n = this.seqs.length;
+    if (n === this.head || this.seqs[n - 1]! < entry.seq) {
+      this.seqs.push(entry.seq);
+      this.recs.push(entry);
+    } else {
       // Rare: seqs arrive in order, except when an undo puts back a deleted entry.
-      const i = this.lowerBound(entry.seq);
-      if (this.seqs[i] === entry.seq) this.dead--; // its slot is still there (lazy deletion)
-      else this.seqs.splice(i, 0, entry.seq);
+      if (this.head > 0 && entry.seq < this.seqs[this.head]!) {
+        this.seqs.splice(this.head, 0, entry.seq);
+        this.recs.splice(this.head, 0, entry);
+      } else {
+        const i = this.lowerBound(entry.seq);
+        if (i < n && this.seqs[i] === entry.seq) {
+          if (this.recs[i] === undefined) this.holes--;
+          else this.size--;
+          this.recs[i] = entry;
+        } else {
+          this.seqs.splice(i, 0, entry.seq);
+          this.recs.splice(i, 0, entry);
+        }
+      }
     }
-    this.entries.set(entry.seq, entry);
+    this.size++;
     this.bytes += bytes;
   }
 
   /** Removes an entry; the caller adjusts `bytes`. */
   remove(seq: number): void {
-    if (!this.entries.delete(seq)) return;
-    this.dead++;
-    if (this.dead > 64 && this.dead > this.seqs.length / 2) {
-      this.seqs = this.seqs.filter((s) => this.entries.has(s));
-      this.dead = 0;
+    const i = this.lowerBound(seq);
+    if (i >= this.seqs.length || this.seqs[i] !== seq || this.recs[i] === undefined) return;
+    this.recs[i] = undefined;
+    this.size--;
+    if (i === this.head) {
+      do this.head++;
+      while (this.head < this.recs.length && this.recs[this.head] === undefined && this.holes-- > 0);
+      if (this.head === this.recs.length) {
+        this.seqs = [];
+        this.recs = [];
+        this.head = 0;
+        this.holes = 0;
+      } else if (this.head > 1024 && this.head * 2 > this.recs.length) this.compact();
+      return;
+    }
+    this.holes++;
+    if (this.holes > 64 && this.holes * 2 > this.recs.length - this.head) this.compact();
+  }
+
+  /** Live records in seq order. */
+  *values(): IterableIterator<EntryRecord> {
+    for (let i = this.head; i < this.recs.length; i++) {
+      const r = this.recs[i];
+      if (r !== undefined) yield r;
     }
   }
 
   /** Entries with seq > afterSeq, at most max, in seq order. */
   slice(afterSeq: number, max: number): EntryRecord[] {
     const out: EntryRecord[] = [];
-    for (let i = this.upperBound(afterSeq); i < this.seqs.length && out.length < max; i++) {
-      const entry = this.entries.get(this.seqs[i]!);
-      if (entry !== undefined) out.push(entry);
+    for (let i = this.upperBound(afterSeq); i < this.recs.length && out.length < max; i++) {
+      const r = this.recs[i];
+      if (r !== undefined) out.push(r);
     }
     return out;
   }
 
-  /** First index with seqs[i] >= seq. */
+  private compact(): void {
+    const seqs: number[] = [];
+    const recs: EntryRecord[] = [];
+    for (let i = this.head; i < this.recs.length; i++) {
+      const r = this.recs[i];
+      if (r !== undefined) {
+        seqs.push(this.seqs[i]!);
+        recs.push(r);
+      }
+    }
+    this.seqs = seqs;
+    this.recs = recs;
+    this.head = 0;
+    this.holes = 0;
+  }
+
+  /** First index >= head with seqs[i] >= seq. */
   private lowerBound(seq: number): number {
-    let lo = 0;
+    let lo = this.head;
     let hi = this.seqs.length;
     while (lo < hi) {
       const mid = (lo + hi) >>> 1;
@@ -81,9 +143,9 @@ class Queue {
     return lo;
   }
 
-  /** First index with seqs[i] > seq. */
+  /** First index >= head with seqs[i] > seq. */
   private upperBound(seq: number): number {
-    let lo = 0;
+    let lo = this.head;
     let hi = this.seqs.length;
     while (lo < hi) {
       const mid = (lo + hi) >>> 1;
@@ -206,7 +268,7 @@ export class MemoryStore implements Store {
         subscriptions: [...s.subscriptions.keys()].sort().map((f) => cloneSubscription(s.subscriptions.get(f)!)),
         qos2: [...s.qos2].sort((a, b) => a - b),
         queueHead: this.entriesOut(s.queue.slice(0, queueWindow)),
-        queueCount: s.queue.entries.size,
+        queueCount: s.queue.size,
         queueBytes: s.queue.bytes,
         lastSeq: s.lastSeq,
         sendHorizon: s.sendHorizon,
@@ -269,7 +331,7 @@ export class MemoryStore implements Store {
       } else if (w.op === "queue-put") {
         if (!this.messages.has(w.messageId) && putIds?.has(w.messageId) !== true) return false;
         const seq = w.entry.seq;
-        if (this.sessions.get(w.clientId)?.queue.entries.has(seq) === true) return false;
+        if (this.sessions.get(w.clientId)?.queue.has(seq) === true) return false;
         const last = lastSeqs?.get(w.clientId);
         if (last !== undefined && seq <= last) return false;
         (lastSeqs ??= new Map()).set(w.clientId, seq);
@@ -328,7 +390,7 @@ export class MemoryStore implements Store {
       case "session-delete": {
         const s = this.sessions.get(w.clientId);
         if (s === undefined) return;
-        for (const e of s.queue.entries.values()) this.unref(e.messageId, touched, undo);
+        for (const e of s.queue.values()) this.unref(e.messageId, touched, undo);
         this.sessions.delete(w.clientId);
         undo?.push(() => this.sessions.set(w.clientId, s));
         return;
@@ -364,7 +426,7 @@ export class MemoryStore implements Store {
         if (rec === undefined) throw new Error(`queue-put: unknown message ${w.messageId} for ${w.clientId}`);
         const s = this.session(w.clientId, undo);
         const seq = w.entry.seq;
-        if (s.queue.entries.has(seq)) throw new Error(`queue-put: ${w.clientId} already has seq ${seq}`);
+        if (s.queue.has(seq)) throw new Error(`queue-put: ${w.clientId} already has seq ${seq}`);
         s.queue.put(
           {
             seq,
@@ -389,7 +451,7 @@ export class MemoryStore implements Store {
         return;
       }
       case "queue-update": {
-        const e = this.sessions.get(w.clientId)?.queue.entries.get(w.seq);
+        const e = this.sessions.get(w.clientId)?.queue.get(w.seq);
         if (e === undefined) return;
         const { state, packetId } = e;
         e.state = w.state;
@@ -402,7 +464,7 @@ export class MemoryStore implements Store {
       }
       case "queue-delete": {
         const s = this.sessions.get(w.clientId);
-        const e = s?.queue.entries.get(w.seq);
+        const e = s?.queue.get(w.seq);
         if (s === undefined || e === undefined) return;
         const bytes = this.messages.get(e.messageId)!.bytes;
         s.queue.remove(w.seq);
