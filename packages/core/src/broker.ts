@@ -1354,7 +1354,7 @@ export class Broker {
         this.countDrop(s, msg, qos, "queue-full");
         return messagePut;
       }
-      if (victim.persisted) this.write({ op: "queue-delete", clientId: s.clientId, seq: victim.seq });
+      if (victim.persisted) this.deleteQueued(s, victim);
       this.countDrop(s, victim.message, victim.qos, "queue-full");
     }
     if (!persisted && !q.tailInMemory) {
@@ -1474,6 +1474,10 @@ export class Broker {
   private mayGoUnordered(s: Session, e: QueueEntry, id: number): boolean {
     if (e.message.qos === 2) return false;
     if (!e.persisted) return true;
+    if (s.orderNext) {
+      s.orderNext = false; // see deleteQueued
+      return false;
+    }
     return e.qos === 1 && e.seq <= s.horizon && id === idForSeq(e.seq);
   }
 
@@ -1562,8 +1566,21 @@ export class Broker {
     if (e.packetId !== undefined && e.state !== "queued") s.inflight.ids.release(e.packetId);
     s.inflight.deferred?.delete(e);
     s.queue.remove(e);
-    if (e.persisted) this.write({ op: "queue-delete", clientId: s.clientId, seq: e.seq });
+    if (e.persisted) {
+      if (e.state === "queued") this.deleteQueued(s, e);
+      else this.write({ op: "queue-delete", clientId: s.clientId, seq: e.seq });
+    }
     this.countDrop(s, e.message, e.qos, reason);
+  }
+
+  /** Deletes a stored entry that was never sent (expired, too large, overflow). Until that delete
+   *  is durable a crash would restore the entry below the send horizon: a QoS 2 or QoS 0 one as
+   *  "not sent, and nothing after it was" (maybeSent), a QoS 1 one as possibly sent, ahead of
+   *  later messages. So no later QoS 1 message may go unmarked before it: the next one is ordered
+   *  and marked, and the ones after it wait behind it on the connection. */
+  private deleteQueued(s: Session, e: QueueEntry): void {
+    this.write({ op: "queue-delete", clientId: s.clientId, seq: e.seq });
+    if (e.seq <= s.horizonWritten) s.orderNext = true;
   }
 
   private countDrop(s: Session, m: StoredMessage, qos: QoS, reason: DropReason): void {

@@ -62,6 +62,8 @@ export class Session {
   horizon = 0;
   horizonWritten = 0;
   restoredHorizon = 0;
+  /** A never-sent entry below the horizon was deleted: the next QoS 1 send is marked (deleteQueued). */
+  orderNext = false;
 
   // Routing scratch (broker.route): one message at a time, no allocation per matched session.
   routeMark = 0;

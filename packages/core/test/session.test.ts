@@ -378,6 +378,45 @@ describe("MQTT 3.1.1", () => {
         expect(order).toEqual(["a1:dup", "b2:new", "a3:new", "a4:new"]);
       });
 
+      it("[MQTT-3.3.1-1] a never-sent QoS 2 entry dropped (expired) below the horizon: the QoS 1 sends after it wait for its delete, so none repeats without DUP", () => {
+        const v5 = { version: 5 as const, clean: false, sessionExpiry: 3600 };
+        const sim = new Sim({ sendHorizonStep: 4, maxInflight: 1 });
+        sim.connect("s", v5);
+        sim.subscribe("s", [["t", 2]]);
+        sim.disconnect("s");
+        sim.connect("p", { version: 5 });
+        sim.publish("p", "t", "m1", 1);
+        sim.publish("p", "t", "m2", 1);
+        sim.publish("p", "t", "e3", 2, { properties: { messageExpiryInterval: 10 } });
+        for (const m of ["m4", "m5", "m6"]) sim.publish("p", "t", m, 1);
+        sim.connect("s", v5);
+        const seen = new Map<string, boolean[]>();
+        const see = (ps: PublishPacket[]) => {
+          for (const p of ps) seen.set(dec(p.payload), [...(seen.get(dec(p.payload)) ?? []), p.dup]);
+          return ps;
+        };
+        let got = see(pubs(sim, "s"));
+        sim.send("s", ack("puback", got[0]!.packetId!));
+        got = see(pubs(sim, "s"));
+        sim.autoStore = false;
+        sim.advance(11_000); // e3 expires before its delivery starts: dropped, its delete not durable
+        sim.send("s", ack("puback", got[0]!.packetId!));
+        see(pubs(sim, "s"));
+        expect(sim.eventsOf("message-dropped").map((e) => e.reason)).toEqual(["expired"]);
+        sim.crash();
+        sim.autoStore = true;
+        sim.connect("s", v5);
+        for (let k = 0; k < 6; k++) {
+          got = see(pubs(sim, "s"));
+          for (const p of got) sim.send("s", ack(p.qos === 2 ? "pubrec" : "puback", p.packetId!));
+        }
+        for (const [m, dups] of seen) {
+          if (m === "e3") continue;
+          expect(dups.slice(1).every((d) => d), `${m}: ${dups}`).toBe(true); // every repeat has DUP
+        }
+        expect([...seen.keys()].filter((m) => m !== "e3").sort()).toEqual(["m1", "m2", "m4", "m5", "m6"]);
+      });
+
       it("an unmarked QoS 1 send is always of an entry already durable: a crash cannot lose it and give its seq or id to another message", () => {
         const sim = offline({ maxInflight: 2, sendHorizonStep: 4 });
         for (let i = 0; i < 10; i++) sim.publish("p", "t", `q${i}`, 1);
