@@ -6,14 +6,18 @@ import { Sim, ack, dec } from "./sim.js";
 
 const payloads = (ps: PublishPacket[]) => ps.map((p) => dec(p.payload));
 
-/** A persistent subscriber "s" on `filter` at `qos`, offline, and a connected publisher "p". */
-function offline(config = {}, qos: 0 | 1 | 2 = 1, filter = "t") {
+/** MQTT 5 options of a persistent session that outlives its connection. */
+const V5_PERSISTENT = { version: 5 as const, clean: false, sessionExpiry: 3600 };
+
+/** A persistent subscriber "s" on `filter` at `qos`, offline, and a connected publisher "p"
+ *  (both MQTT 5 with `v5`, so that messages can carry an expiry). */
+function offline(config = {}, qos: 0 | 1 | 2 = 1, filter = "t", v5 = false) {
   const sim = new Sim(config);
-  sim.connect("s", { clean: false });
+  sim.connect("s", v5 ? V5_PERSISTENT : { clean: false });
   sim.subscribe("s", [[filter, qos]]);
   sim.disconnect("s");
   sim.take("s");
-  sim.connect("p");
+  sim.connect("p", v5 ? { version: 5 } : {});
   return sim;
 }
 
@@ -379,12 +383,8 @@ describe("MQTT 3.1.1", () => {
       });
 
       it("[MQTT-3.3.1-1] a never-sent QoS 2 entry dropped (expired) below the horizon: the QoS 1 sends after it wait for its delete, so none repeats without DUP", () => {
-        const v5 = { version: 5 as const, clean: false, sessionExpiry: 3600 };
-        const sim = new Sim({ sendHorizonStep: 4, maxInflight: 1 });
-        sim.connect("s", v5);
-        sim.subscribe("s", [["t", 2]]);
-        sim.disconnect("s");
-        sim.connect("p", { version: 5 });
+        const v5 = V5_PERSISTENT;
+        const sim = offline({ sendHorizonStep: 4, maxInflight: 1 }, 2, "t", true);
         sim.publish("p", "t", "m1", 1);
         sim.publish("p", "t", "m2", 1);
         sim.publish("p", "t", "e3", 2, { properties: { messageExpiryInterval: 10 } });
@@ -467,12 +467,8 @@ describe("MQTT 3.1.1", () => {
       });
 
       it("[MQTT-3.3.2-5] [MQTT-4.3.3-7] after a crash a message that may have been sent is not dropped as expired; one the horizon never reached is", () => {
-        const v5 = { version: 5 as const, clean: false, sessionExpiry: 3600 };
-        const sim = new Sim({ sendHorizonStep: 4, maxInflight: 1 });
-        sim.connect("s", v5);
-        sim.subscribe("s", [["t", 1]]);
-        sim.disconnect("s");
-        sim.connect("p", { version: 5 });
+        const v5 = V5_PERSISTENT;
+        const sim = offline({ sendHorizonStep: 4, maxInflight: 1 }, 1, "t", true);
         const expiring = { properties: { messageExpiryInterval: 10 } };
         for (let i = 0; i < 8; i++) sim.publish("p", "t", `e${i}`, 1, expiring);
         sim.connect("s", v5);
