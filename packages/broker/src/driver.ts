@@ -276,7 +276,7 @@ export class Driver {
     // go now, not at the end of the turn: its peer starts on them while the other connections
     // read in this turn are processed, so broker and clients overlap instead of taking turns.
     // Sends to other connections still gather into one write per connection per turn.
-    if (conn.pending.length > 0 && conn.pending[0]!.barrier <= this.durable) this.flush(conn);
+    if (conn.pending.length > 0) this.flush(conn); // writes only what no batch holds back
     this.scheduleTurnEnd();
   }
 
@@ -608,8 +608,7 @@ export class Driver {
     this.openWrites = [];
     this.openOps = [];
     this.openNeeded = false;
-    if (this.lazyTimer !== undefined) clearTimeout(this.lazyTimer);
-    this.lazyTimer = undefined;
+    this.clearLazyTimer();
     this.lastIssued = batch;
     this.statBatches++;
     this.statStoreWrites += writes.length;
@@ -627,6 +626,11 @@ export class Driver {
     void settled.finally(() => this.applying.delete(settled));
   }
 
+  private clearLazyTimer(): void {
+    if (this.lazyTimer !== undefined) clearTimeout(this.lazyTimer);
+    this.lazyTimer = undefined;
+  }
+
   /** Fail-stop after a failed apply (see "Store failure" at the top). */
   private fail(batch: number, writes: number, error: unknown): void {
     if (this.failed) return;
@@ -635,8 +639,7 @@ export class Driver {
     this.logger.error?.("store apply failed: stopping; restart from the store", { batch, writes, error: String(error) });
     if (this.timer !== undefined) clearTimeout(this.timer);
     this.timer = undefined;
-    if (this.lazyTimer !== undefined) clearTimeout(this.lazyTimer);
-    this.lazyTimer = undefined;
+    this.clearLazyTimer();
     this.settledAhead.clear();
     this.deferredLoads.length = 0;
     this.dirty.clear();
