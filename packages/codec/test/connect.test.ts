@@ -79,7 +79,9 @@ describe("MQTT 3.1.1", () => {
     expectError(frame(0x10, connectHeader(4, 0x0a), str("c")), undefined, MALFORMED); // QoS 1
     expectError(frame(0x10, connectHeader(4, 0x12), str("c")), undefined, MALFORMED); // QoS 2
     expectError(frame(0x10, connectHeader(4, 0x22), str("c")), undefined, MALFORMED); // retain
-    expect(expectPacket(frame(0x10, connectHeader(4, 0x02), str("c"))).will).toBeUndefined();
+    const plain = expectPacket(frame(0x10, connectHeader(4, 0x02), str("c")));
+    expect(plain.type).toBe("connect");
+    expect((plain as ConnectPacket).will).toBeUndefined();
   });
 
   it("[MQTT-3.1.2-14] will QoS 3 is malformed; 0, 1, 2 decode", () => {
