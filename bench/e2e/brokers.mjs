@@ -31,6 +31,7 @@ export function startNodeFlags() {
 
 export const BROKERS = {
   forwarder: { label: "forwarder (ceiling)", ceiling: true },
+  "queue-ceiling": { label: "queue server (ceiling)", ceiling: true },
   "harbormq-memory": { label: "harbormq (memory)" },
   "harbormq-sqlite": { label: "harbormq (SQLite)" },
   aedes: { label: "Aedes" },
@@ -120,6 +121,10 @@ export async function startBroker(name, opts = {}) {
     case "forwarder":
       cmd = NODE;
       args = [path.join(here, "forwarder.mjs"), String(port)];
+      break;
+    case "queue-ceiling":
+      cmd = NODE;
+      args = [path.join(root, "bench/queue/ceiling-server.mjs"), String(port), `--inflight=${opts.config?.maxInflight ?? 20}`];
       break;
     case "aedes":
       cmd = NODE;

@@ -33,7 +33,7 @@ import { BROKERS, ensureMosquitto, gitHead, startBroker, versions } from "../e2e
 const root = fileURLToPath(new URL("../../", import.meta.url));
 export const TOPIC = "bench/queue";
 export const PAYLOAD_BYTES = 64;
-export const QUEUE_BROKERS = ["harbormq-sqlite", "harbormq-memory", "mosquitto", "aedes"];
+export const QUEUE_BROKERS = ["harbormq-sqlite", "harbormq-memory", "mosquitto", "aedes", "queue-ceiling"];
 export const OURS = ["harbormq-sqlite", "harbormq-memory"];
 export const THEIRS = ["mosquitto", "aedes"];
 
@@ -184,6 +184,7 @@ export async function measureQueue({ port, pid }, { messages: n, window = 100, i
     lastAt = now;
   };
   const cpu2 = cpuSeconds(pid);
+  const own0 = process.cpuUsage();
   const s2 = await Client.connect(port, { clientId: subId, clean: false, onPublish });
   t0 ??= performance.now();
   if (!s2.sessionPresent) throw new Incorrect("session not present on reconnect");
@@ -195,6 +196,7 @@ export async function measureQueue({ port, pid }, { messages: n, window = 100, i
   }
   const drainSeconds = (lastAt - t0) / 1000;
   const cpu3 = cpuSeconds(pid);
+  const own = process.cpuUsage(own0);
   await settle(200); // late duplicates would show here
   const bad = check.verdict();
   if (bad !== undefined) throw new Incorrect(bad);
@@ -207,6 +209,8 @@ export async function measureQueue({ port, pid }, { messages: n, window = 100, i
     drain: n / drainSeconds,
     drainSeconds,
     drainBrokerCpu: (cpu3 - cpu2) / drainSeconds,
+    // the measuring client's own CPU (this process) while draining: near 1 core, it is the limit
+    drainClientCpu: (own.user + own.system) / 1e6 / drainSeconds,
     duplicates: check.duplicates,
     rssAfterEnqueue,
     peakRss: procStatus(pid, "VmHWM"),
@@ -250,12 +254,16 @@ export function summarise(broker, size, runs) {
     enqueue: pick("enqueue"),
     drain: pick("drain"),
     duplicates: ok.reduce((a, r) => a + r.duplicates, 0),
+    // cores busy while draining (older runs did not record the client's)
+    drainBrokerCpu: median(ok.map((r) => r.drainBrokerCpu).filter((x) => x !== undefined)),
+    drainClientCpu: median(ok.map((r) => r.drainClientCpu).filter((x) => x !== undefined)),
     // a repetition that failed still tells how much memory the broker had reached
     peakRss: median(runs.map((r) => r.peakRss).filter((x) => x !== undefined)),
   };
 }
 
 const fmtRate = (m) => (m.status === "ok" ? Math.round(m.median).toLocaleString("en") : `**${m.status}**: ${m.message.replace(/\|/g, "/").slice(0, 160)}`);
+const fmtCpu = (x) => (x === undefined ? "-" : x.toFixed(2));
 const fmtMB = (b) => (b === undefined ? "-" : `${Math.round(b / 1048576)} MB`);
 const ratio = (a, b) => (a?.status === "ok" && b?.status === "ok" && b.median > 0 ? `${(a.median / b.median).toFixed(2)}x` : "-");
 
@@ -278,11 +286,11 @@ export function markdown(runs) {
           `median of ${run.reps[size]} repetition${run.reps[size] === 1 ? "" : "s"}, publisher window ${run.settings.window}.`,
       );
       lines.push("");
-      lines.push("| broker | enqueue msg/s | drain msg/s | duplicates | broker peak RSS (VmHWM) |");
-      lines.push("|---|--:|--:|--:|--:|");
+      lines.push("| broker | enqueue msg/s | drain msg/s | duplicates | broker peak RSS (VmHWM) | drain CPU, broker / client (cores) |");
+      lines.push("|---|--:|--:|--:|--:|--:|");
       for (const b of run.brokers) {
         const r = get(b);
-        if (r !== undefined) lines.push(`| ${label(b)} | ${fmtRate(r.enqueue)} | ${fmtRate(r.drain)} | ${r.duplicates} | ${fmtMB(r.peakRss)} |`);
+        if (r !== undefined) lines.push(`| ${label(b)} | ${fmtRate(r.enqueue)} | ${fmtRate(r.drain)} | ${r.duplicates} | ${fmtMB(r.peakRss)} | ${fmtCpu(r.drainBrokerCpu)} / ${fmtCpu(r.drainClientCpu)} |`);
       }
       const pairs = [];
       for (const o of OURS) for (const t of THEIRS) if (get(o) && get(t)) pairs.push([o, t]);
@@ -310,6 +318,14 @@ export function markdown(runs) {
         lines.push("");
         lines.push(`Target (issue 6): drain of harbormq (SQLite) at least 2x Mosquitto: ${x === undefined ? "not measurable in this run" : `${x.toFixed(2)}x, **${x >= 2 ? "met" : "not met"}**`}.`);
       }
+      const ceil = get("queue-ceiling");
+      if (mq && mq.drainClientCpu !== undefined) {
+        lines.push("");
+        lines.push(
+          `The measuring client used ${mq.drainClientCpu.toFixed(2)} cores while Mosquitto drained (one core is all it has)` +
+            (ceil && ceil.drain.status === "ok" ? `; the queue server (ceiling) drained at ${Math.round(ceil.drain.median).toLocaleString("en")} msg/s, broker / client ${fmtCpu(ceil.drainBrokerCpu)} / ${fmtCpu(ceil.drainClientCpu)} cores.` : "."),
+        );
+      }
       lines.push("");
     }
   }
@@ -328,7 +344,8 @@ function preamble(settings) {
     `**enqueue**: one publisher sends N QoS 1 messages of ${PAYLOAD_BYTES} bytes with at most ${settings.window} unacknowledged, rate = N / time to the last PUBACK;`,
     "**drain**: the subscriber reconnects (clean session 0) and acknowledges every message, rate = N / time from CONNACK to the last message.",
     "Every message carries a sequence number: a loss or a reorder is an error instead of a figure, duplicates are counted.",
-    "The client is our codec on a raw `node:net` socket (bench/e2e/client.mjs), in one process on the same 2-core machine as the broker.",
+    "The client is our codec on a raw `node:net` socket (bench/e2e/client.mjs), in one process on the same 2-core machine as the broker; the last column gives the cores the broker and the client kept busy while draining.",
+    "*queue server (ceiling)* is bench/queue/ceiling-server.mjs: a minimal Node server on our codec that keeps the offline session's queue in an array and does nothing else (no store, no topic tree, no limits), with the same in-flight bound: the client and the window's round trips cost it what they cost any broker here.",
     "",
     "Settings: harbormq runs its CLI with `maxInflight` " + settings.inflight + ", `maxQueuedMessages` N + 1000, other keys at their defaults; " +
       "the SQLite store uses `synchronous: full` (a PUBACK only after the message is fsynced) and the memory store keeps nothing across a restart. " +

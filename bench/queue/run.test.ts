@@ -114,4 +114,21 @@ describe.skipIf(!built)("queue benchmark end to end", () => {
       await broker.stop();
     }
   });
+
+  it("the queue server (ceiling) keeps an offline session's queue and drains it in order through the same client", async () => {
+    const { measureQueue } = await import("./run.mjs");
+    const { startBroker } = await import("../e2e/brokers.mjs");
+    const { Client } = await import("../e2e/client.mjs");
+    const broker = await startBroker("queue-ceiling", { persistent: true, queue: 2000, config: { maxInflight: 20 } });
+    try {
+      // measureQueue fails on a lost, reordered or missing message, or a session not present
+      const r = await measureQueue(broker, { messages: 2000, window: 50, idleMs: 5000, timeoutMs: 8000 });
+      expect(r.drain).toBeGreaterThan(0);
+      expect(r.duplicates).toBe(0);
+      expect(r.drainClientCpu).toBeGreaterThan(0);
+    } finally {
+      Client.destroyAll();
+      await broker.stop();
+    }
+  });
 });
