@@ -2,6 +2,7 @@ import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import fc from "fast-check";
+import { encode, type ProtocolVersion } from "@harbormq/codec";
 import { defaultConfig } from "@harbormq/core";
 import { parseFlags } from "../src/args.js";
 import type { CliFlags } from "../src/args.js";
@@ -69,6 +70,22 @@ describe("configuration file", () => {
     expect(s.broker).toEqual(defaultConfig);
     expect(s.persistence).toEqual({ kind: "sqlite", dir: "./harbormq-data", synchronous: undefined });
     expect(s.logging).toEqual({ level: "info", format: "text" });
+  });
+
+  it("the default connectTimeout cuts off even the shortest CONNECT trickled in at one byte per second", () => {
+    // A CONNECT with no will, user or password; MQTT 3.1 requires a client id of 1 to 23 bytes.
+    const shortest = (version: ProtocolVersion) =>
+      encode({ type: "connect", protocolName: version === 3 ? "MQIsdp" : "MQTT", protocolVersion: version, clean: true,
+        keepAlive: 0, clientId: version === 3 ? "a" : "", will: undefined, username: undefined, password: undefined,
+        properties: {} }, version).length;
+    const bytes = Math.min(shortest(3), shortest(4), shortest(5));
+    expect(bytes).toBe(14);
+    // At one byte per second, sent from the moment the connection opens, the last byte arrives
+    // (bytes - 1) s after the connection opened: the timeout must fall before that.
+    expect(defaultConfig.connectTimeout).toBeLessThan((bytes - 1) * 1000);
+    // The command takes the core's default unless the file sets one.
+    expect(settings({}).broker.connectTimeout).toBe(defaultConfig.connectTimeout);
+    expect(settings({ connectTimeout: 2000 }).broker.connectTimeout).toBe(2000);
   });
 
   it("names the key path, the value and what was expected", () => {

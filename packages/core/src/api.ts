@@ -261,7 +261,7 @@ export const defaultConfig: BrokerConfig = {
   persistentSessionExpiry: 0xffffffff,
   maxPacketSize: 16 * 1024 * 1024,
   keepAliveFactor: 1.5,
-  connectTimeout: 30_000,
+  connectTimeout: 10_000,
   maxClientIdLength: 65_535,
   authenticate: false,
   authorizePublish: false,
