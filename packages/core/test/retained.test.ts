@@ -24,10 +24,10 @@ function check(examples: readonly Example[]): void {
 }
 
 describe("MQTT 3.1.1", () => {
-  it("[MQTT-4.7.1-2] '#' selects retained topics at the parent level and below", () => check(HASH));
-  it("[MQTT-4.7.1-3] '+' selects retained topics one level deep, empty levels included", () => check(PLUS));
+  it("[MQTT-3.3.1-6] '#' selects the retained topics at the parent level and below (the examples of 4.7.1.2)", () => check(HASH));
+  it("[MQTT-3.3.1-6] '+' selects the retained topics one level deep, empty levels included (the examples of 4.7.1.3)", () => check(PLUS));
   it("[MQTT-4.7.2-1] filters starting with a wildcard skip retained topics starting with '$'", () => check(DOLLAR));
-  it("[MQTT-4.7.3-1] empty levels are levels: '/' has two", () => check(EMPTY_LEVELS));
+  it("[MQTT-3.3.1-6] empty levels are levels: '/' has two (4.7.3)", () => check(EMPTY_LEVELS));
   it("[MQTT-4.7.3-4] matching does not normalise: case, spaces, leading '/', Unicode forms", () =>
     check(NO_NORMALISATION));
   it("[MQTT-4.7.3-3] stores and matches a 65535-byte topic of 32768 levels without exhausting the stack", () => {
@@ -46,10 +46,10 @@ describe("MQTT 3.1.1", () => {
 });
 
 describe("MQTT 5.0", () => {
-  it("[MQTT-4.7.1-1] '#' selects retained topics at the parent level and below", () => check(HASH));
-  it("[MQTT-4.7.1-2] '+' selects retained topics one level deep, empty levels included", () => check(PLUS));
+  it("[MQTT-3.3.1-9] '#' selects the retained topics at the parent level and below (the examples of 4.7.1.2)", () => check(HASH));
+  it("[MQTT-3.3.1-9] '+' selects the retained topics one level deep, empty levels included (the examples of 4.7.1.3)", () => check(PLUS));
   it("[MQTT-4.7.2-1] filters starting with a wildcard skip retained topics starting with '$'", () => check(DOLLAR));
-  it("[MQTT-4.7.3-1] empty levels are levels: '/' has two", () => check(EMPTY_LEVELS));
+  it("[MQTT-3.3.1-9] empty levels are levels: '/' has two (4.7.3)", () => check(EMPTY_LEVELS));
   it("[MQTT-4.7.3-4] matching does not normalise: case, spaces, leading '/', Unicode forms", () =>
     check(NO_NORMALISATION));
 });

@@ -22,10 +22,10 @@ function check(examples: readonly Example[]): void {
 }
 
 describe("MQTT 3.1.1", () => {
-  it("[MQTT-4.7.1-2] '#' matches the parent level and any number of child levels", () => check(HASH));
-  it("[MQTT-4.7.1-3] '+' matches exactly one level, empty levels included", () => check(PLUS));
+  it("'#' matches the parent level and any number of child levels (the examples of 4.7.1.2)", () => check(HASH));
+  it("'+' matches exactly one level, empty levels included (the examples of 4.7.1.3)", () => check(PLUS));
   it("[MQTT-4.7.2-1] filters starting with a wildcard do not match topics starting with '$'", () => check(DOLLAR));
-  it("[MQTT-4.7.3-1] empty levels are levels: '/' has two", () => check(EMPTY_LEVELS));
+  it("empty levels are levels: '/' has two (4.7.3)", () => check(EMPTY_LEVELS));
   it("[MQTT-4.7.3-4] matching does not normalise: case, spaces, leading '/', Unicode forms", () =>
     check(NO_NORMALISATION));
   it("[MQTT-4.7.3-3] matches a 65535-byte topic of 32768 levels without exhausting the stack", () => {
@@ -44,10 +44,10 @@ describe("MQTT 3.1.1", () => {
 });
 
 describe("MQTT 5.0", () => {
-  it("[MQTT-4.7.1-1] '#' matches the parent level and any number of child levels", () => check(HASH));
-  it("[MQTT-4.7.1-2] '+' matches exactly one level, empty levels included", () => check(PLUS));
+  it("'#' matches the parent level and any number of child levels (the examples of 4.7.1.2)", () => check(HASH));
+  it("'+' matches exactly one level, empty levels included (the examples of 4.7.1.3)", () => check(PLUS));
   it("[MQTT-4.7.2-1] filters starting with a wildcard do not match topics starting with '$'", () => check(DOLLAR));
-  it("[MQTT-4.7.3-1] empty levels are levels: '/' has two", () => check(EMPTY_LEVELS));
+  it("empty levels are levels: '/' has two (4.7.3)", () => check(EMPTY_LEVELS));
   it("[MQTT-4.7.3-4] matching does not normalise: case, spaces, leading '/', Unicode forms", () =>
     check(NO_NORMALISATION));
 });
