@@ -124,6 +124,9 @@ export function traceTransport(transport: Transport, logger: Logger, maxPacketSi
         return d.write(bytes);
       },
       close: () => d.close(),
+      // Without it the driver's hard cut-offs (shutdown deadline, maxPendingBytes, a failed store
+      // write) would fall back to close(), which waits for a peer that may never read.
+      ...(d.destroy === undefined ? {} : { destroy: () => d.destroy?.() }),
       pause: () => d.pause(),
       resume: () => d.resume(),
       onData(listener) {
