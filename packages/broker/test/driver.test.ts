@@ -368,6 +368,89 @@ describe("driver with the real core", () => {
     await broker.close();
   });
 
+  it("onMessageDropped reports each message a full queue drops (queue-full), as onEvent does", async () => {
+    const dropped: unknown[] = [];
+    const viaOnEvent: unknown[] = [];
+    const disconnected: string[] = [];
+    const { broker, transport } = await start({
+      config: { maxQueuedMessages: 2 },
+      hooks: {
+        onMessageDropped: (e) => void dropped.push(e),
+        onEvent: (e) => void (e.type === "message-dropped" && viaOnEvent.push(e)),
+        onClientDisconnected: (e) => void disconnected.push(e.clientId ?? "?"),
+      },
+    });
+    const sub = await client(transport, "slow", { clean: false });
+    sub.send(subscribe("q/#", 1));
+    await until(() => sub.count("suback") === 1);
+    sub.send({ type: "disconnect", reasonCode: 0, properties: {} });
+    await until(() => disconnected.includes("slow"), "slow offline");
+    const pub = await client(transport, "pub");
+    for (let i = 1; i <= 5; i++) pub.send(publish(`q/${i}`, `m${i}`, 1, i));
+    await until(() => pub.count("puback") === 5, "5 pubacks");
+    await until(() => dropped.length === 3, "3 drops");
+    // drop-new: the queue keeps q/1 and q/2, the three after them are dropped.
+    expect(dropped).toEqual([3, 4, 5].map((i) => ({
+      type: "message-dropped", clientId: "slow", topic: `q/${i}`, qos: 1, reason: "queue-full", policy: "drop-new",
+    })));
+    expect(viaOnEvent).toEqual(dropped);
+    expect(broker.sessionStats("slow")!.dropped).toBe(3);
+    const back = await client(transport, "slow", { clean: false });
+    await until(() => back.publishes().length === 2, "the two queued messages");
+    expect(back.publishes().map((p) => p.topic)).toEqual(["q/1", "q/2"]);
+    await broker.close();
+  });
+
+  it("[MQTT-3.3.5-2] waits for an async authorizePublish and honours its answer: allow routes; deny and a rejection are acknowledged but not routed", async () => {
+    // Each call waits until the test answers it, so the broker must wait for the promise.
+    const pending: { topic: string; answer: (ok: boolean) => void; fail: (e: Error) => void }[] = [];
+    const denied: string[] = [];
+    const { broker, transport } = await start({
+      hooks: {
+        authorizePublish: ({ topic }) =>
+          new Promise<boolean>((resolve, reject) => pending.push({ topic, answer: resolve, fail: reject })),
+        onEvent: (e) => void (e.type === "publish-denied" && denied.push(e.topic)),
+      },
+    });
+    const sub = await client(transport, "reader");
+    sub.send(subscribe("auth/#", 1));
+    await until(() => sub.count("suback") === 1);
+    const pub = await client(transport, "writer");
+    const pubacks = () => pub.received.filter((p) => p.type === "puback");
+
+    pub.send(publish("auth/allowed", "yes", 1, 1));
+    await until(() => pending.length === 1, "the hook is asked");
+    expect(pending[0]!.topic).toBe("auth/allowed");
+    await settle(broker);
+    expect(pubacks()).toEqual([]); // not acknowledged before the hook answered
+    expect(sub.publishes()).toEqual([]);
+    pending[0]!.answer(true);
+    await until(() => pubacks().length === 1 && sub.publishes().length === 1, "allowed publish routed");
+    expect(pubacks()[0]).toMatchObject({ packetId: 1, reasonCode: 0 });
+
+    pub.send(publish("auth/denied", "no", 1, 2));
+    await until(() => pending.length === 2, "the hook is asked again");
+    pending[1]!.answer(false);
+    // MQTT 3.1.1 has no way to say no: a positive acknowledgement, and the message goes nowhere.
+    await until(() => pubacks().length === 2, "denied publish acknowledged");
+    expect(pubacks()[1]).toMatchObject({ packetId: 2 });
+
+    pub.send(publish("auth/failed", "no", 1, 3));
+    await until(() => pending.length === 3, "the hook is asked a third time");
+    pending[2]!.fail(new Error("auth service down"));
+    await until(() => pubacks().length === 3, "publish with a failed hook acknowledged");
+    expect(pubacks()[2]).toMatchObject({ packetId: 3 });
+
+    // A last allowed publish: delivery is in order, so the refused ones would have arrived first.
+    pub.send(publish("auth/allowed", "again", 1, 4));
+    await until(() => pending.length === 4, "the hook is asked a fourth time");
+    pending[3]!.answer(true);
+    await until(() => sub.publishes().length === 2, "second allowed publish routed");
+    expect(sub.publishes().map((p) => p.topic)).toEqual(["auth/allowed", "auth/allowed"]);
+    expect(denied).toEqual(["auth/denied", "auth/failed"]);
+    await broker.close();
+  });
+
   it("rejects invalid options with the key and the expected type", () => {
     expect(() => createBroker({ transports: [], config: { maxQos: 3 as QoS } })).toThrow(/config\.maxQos/);
     expect(() => createBroker({ transports: [], config: { maxInflihgt: 5 } as never })).toThrow(/maxInflihgt: unknown key/);
