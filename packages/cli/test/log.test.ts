@@ -1,3 +1,5 @@
+import { readFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { EventLog, createLogger, displayRemote, dropBurst, formatLine, logEvent, reasonName } from "../src/log.js";
 
@@ -104,6 +106,18 @@ describe("event log", () => {
     now = 1000;
     log.onEvent(drop("a"));
     expect(JSON.parse(lines[lines.length - 1]!)).not.toHaveProperty("count");
+  });
+
+  it("docs/configuration.md gives the burst and the summary line the code writes", () => {
+    const doc = readFileSync(fileURLToPath(new URL("../../../docs/configuration.md", import.meta.url)), "utf8").replace(/\s+/g, " ");
+    expect(doc).toContain(`In a window the first ${dropBurst} drops, of all clients together, get a warning line each`);
+    expect(doc).toContain("`messages dropped ... count=N note=summary`");
+    const { logger, lines } = capture("info", "text");
+    const log = new EventLog(logger, () => 0);
+    for (let i = 0; i < dropBurst + 3; i++) log.onEvent(drop("a"));
+    log.flush();
+    expect(lines).toHaveLength(dropBurst + 1);
+    expect(lines[dropBurst]).toMatch(/ WARN {2}messages dropped id=a count=3 .*note=summary\n$/);
   });
 });
 
