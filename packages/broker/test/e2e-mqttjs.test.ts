@@ -6,7 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as net from "node:net";
 import mqtt from "mqtt";
-import { encode } from "@harbormq/codec";
+import { Decoder, encode } from "@harbormq/codec";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createBroker, type HarborBroker } from "@harbormq/broker";
 import { tcpTransport, tlsTransport } from "@harbormq/transport-tcp";
@@ -124,8 +124,22 @@ describe("a TCP subscriber that stops reading", () => {
       clientId: "stalled", will: undefined, username: undefined, password: undefined, properties: {} }, 4));
     stalled.write(encode({ type: "subscribe", packetId: 1, properties: {},
       subscriptions: [{ topicFilter: "flood/#", qos: 1, noLocal: false, retainAsPublished: false, retainHandling: 0 }] }, 4));
-    await new Promise((resolve) => setTimeout(resolve, 50));
-    stalled.pause();
+    // Read until the SUBACK: from then on the broker routes flood/# to it. Then stop reading.
+    await new Promise<void>((resolve, reject) => {
+      const decoder = new Decoder({ version: 4 });
+      const onData = (chunk: Buffer) => {
+        decoder.push(chunk);
+        for (let p = decoder.next(); p !== undefined; p = decoder.next()) {
+          if (p.type === "error") return reject(new Error(p.message));
+          else if (p.type === "suback") {
+            stalled.pause();
+            stalled.off("data", onData);
+            resolve();
+          }
+        }
+      };
+      stalled.on("data", onData);
+    });
     const healthy = await mqtt.connectAsync(urls.tcp!, { clientId: "healthy", reconnectPeriod: 0 });
     let received = 0;
     healthy.on("message", () => received++);
