@@ -2,8 +2,8 @@
 // retain), acknowledge, disconnect (clean or abrupt), the broker crashes and restores from the
 // store's confirmed writes, store confirmations lag, and time passes, in any order. Each client
 // is a small, honest MQTT client model; the invariants are checked from what clients observe.
-import type { PublishPacket, QoS } from "@harbormq/codec";
-import type { BrokerConfig } from "@harbormq/core";
+import type { Packet, PublishPacket, QoS } from "@harbormq/codec";
+import type { BrokerConfig, OpId } from "@harbormq/core";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { Sim, ack, dec, publishPacket } from "./sim.js";
@@ -33,6 +33,18 @@ interface Outgoing {
   epoch: number;
 }
 
+/** What the broker wrote and dropped while it routed one PUBLISH of a message (first send or resend). */
+interface Routing {
+  /** sim.crashes at the time: the process whose op ids these are. */
+  readonly process: number;
+  /** subscriber -> the persist op holding its queue-put of the message. */
+  readonly puts: Map<string, OpId>;
+  /** Subscribers with a QoS>=1 drop on the message's topic during the routing. */
+  readonly drops: Set<string>;
+  /** Set when the process crashes: the subscribers whose queue-put was durable by then. */
+  durable?: Set<string>;
+}
+
 interface MsgRecord {
   readonly payload: string;
   readonly publisher: string;
@@ -43,6 +55,7 @@ interface MsgRecord {
   owned: boolean;
   /** Persistent subscribers that must get it once it is owned (unless dropped by policy). */
   readonly expectedBy: Set<string>;
+  readonly routings: Routing[];
 }
 
 class ClientModel {
@@ -84,7 +97,11 @@ class World {
   readonly clients: ClientModel[];
   readonly msgs = new Map<string, MsgRecord>();
   readonly resentByPublisher = new Set<string>();
+  /** PUBACK/PUBREC packet -> the process and its unconfirmed persists when it reached the publisher. */
+  readonly pendingAtAck = new WeakMap<Packet, { process: number; ops: ReadonlySet<OpId> }>();
   seq = 0;
+  /** How many expected copies own() found stored, or dropped on arrival, before the ack. */
+  readonly ackChecks = { stored: 0, dropped: 0 };
 
   constructor(
     readonly config: Partial<BrokerConfig>,
@@ -93,6 +110,9 @@ class World {
   ) {
     this.sim = new Sim({ ...config }, { autoStore }); // a copy: crash() may change its window
     this.clients = Array.from({ length: n }, (_, i) => new ClientModel(`c${i}`));
+    this.sim.onReceive = (_name, p) => {
+      if (p.type === "puback" || p.type === "pubrec") this.pendingAtAck.set(p, { process: this.sim.crashes, ops: new Set(this.sim.pendingPersists()) });
+    };
   }
 
   get cfg() {
@@ -175,7 +195,7 @@ class World {
                 const rec = this.msgs.get(o.payload)!;
                 // Routed again now: only subscribers expected then and now stay expected.
                 for (const s of [...rec.expectedBy]) if (!this.expects(this.client(s), o.topic)) rec.expectedBy.delete(s);
-                this.sim.send(c.name, publishPacket(o.topic, o.payload, o.qos, { retain: o.retain, dup: true, packetId: id }));
+                this.sendPublish(c, rec, publishPacket(o.topic, o.payload, o.qos, { retain: o.retain, dup: true, packetId: id }));
               } else this.sim.send(c.name, ack("pubrel", id));
             }
           }
@@ -197,7 +217,7 @@ class World {
         case "puback": {
           const o = c.outgoing.get(p.packetId);
           if (o !== undefined && o.qos === 1) {
-            this.own(o.payload);
+            this.own(o.payload, p);
             c.outgoing.delete(p.packetId);
           }
           break;
@@ -205,7 +225,7 @@ class World {
         case "pubrec": {
           const o = c.outgoing.get(p.packetId);
           if (o !== undefined && o.qos === 2) {
-            this.own(o.payload);
+            this.own(o.payload, p);
             o.stage = "pubrel";
             this.sim.send(c.name, ack("pubrel", p.packetId));
           }
@@ -289,18 +309,62 @@ class World {
     return false;
   }
 
-  private own(payload: string): void {
+  /** Nothing is acknowledged before it is stored: when the PUBACK/PUBREC reached the publisher,
+   *  every expected subscriber's copy had a queue-put whose persist was confirmed, or was dropped
+   *  by the policy while this very message was routed (drop-new). Delivered copies included: a
+   *  send inside the horizon may reach the subscriber before its persist is confirmed. */
+  private own(payload: string, ackPacket: Packet): void {
     const rec = this.msgs.get(payload)!;
     if (rec.owned) return;
     rec.owned = true;
-    // Nothing is acknowledged before it is stored: every expected subscriber's copy is in the
-    // store (or already delivered, or counted as dropped).
+    const at = this.pendingAtAck.get(ackPacket)!;
+    expect(at).toBeDefined();
     for (const s of rec.expectedBy) {
-      const client = this.client(s);
-      if (client.everReceived.has(payload)) continue;
-      const q = this.sim.store.queues.get(s);
-      const inStore = q !== undefined && [...q.values()].some((e) => dec(this.sim.store.messages.get(e.messageId)!.payload) === payload);
-      if (!inStore) expect(this.drops(`${s}|${rec.topic}`)).toBeGreaterThan(0);
+      // The latest routing that queued or dropped a copy for s (a QoS 2 resend the broker already
+      // holds is not routed again: the earlier routing counts).
+      let rt: Routing | undefined;
+      for (let i = rec.routings.length - 1; i >= 0 && rt === undefined; i--) {
+        const r = rec.routings[i]!;
+        if (r.puts.has(s) || r.drops.has(s)) rt = r;
+      }
+      if (rt === undefined) throw new Error(`${payload} acknowledged but never queued for ${s}`);
+      const op = rt.puts.get(s);
+      if (op === undefined) {
+        this.ackChecks.dropped++; // dropped on arrival by the overflow policy
+        continue;
+      }
+      const durable = rt.process === at.process ? !at.ops.has(op) : rt.durable!.has(s);
+      if (!durable) throw new Error(`${payload} acknowledged before ${s}'s copy was stored`);
+      this.ackChecks.stored++;
+    }
+  }
+
+  /** Sends a QoS>=1 PUBLISH and records what the broker wrote and dropped routing it. */
+  private sendPublish(c: ClientModel, rec: MsgRecord, packet: PublishPacket): void {
+    const a0 = this.sim.actions.length;
+    const e0 = this.sim.events.length;
+    this.sim.send(c.name, packet);
+    const ids = new Set<number>();
+    const puts = new Map<string, OpId>();
+    for (const a of this.sim.actions.slice(a0)) {
+      if (a.type !== "persist") continue;
+      for (const w of a.writes) {
+        if (w.op === "message-put" && dec(w.message.payload) === rec.payload) ids.add(w.message.id);
+        else if (w.op === "queue-put" && ids.has(w.messageId)) puts.set(w.clientId, a.op);
+      }
+    }
+    const drops = new Set<string>();
+    for (const e of this.sim.events.slice(e0)) if (e.type === "message-dropped" && e.qos > 0 && e.topic === rec.topic) drops.add(e.clientId);
+    rec.routings.push({ process: this.sim.crashes, puts, drops });
+  }
+
+  /** The process is about to die: which queue-puts of its routings were durable. */
+  beforeCrash(): void {
+    const pending = new Set(this.sim.pendingPersists());
+    for (const r of this.msgs.values()) {
+      for (const rt of r.routings) {
+        if (rt.process === this.sim.crashes) rt.durable = new Set([...rt.puts].filter(([, op]) => !pending.has(op)).map(([s]) => s));
+      }
     }
   }
 
@@ -313,7 +377,7 @@ class World {
   will(c: ClientModel): { topic: string; payload: Uint8Array; qos: QoS; retain: boolean } {
     const payload = `${c.name}|will|${this.seq++}`;
     const retain = this.seq % 3 === 0;
-    this.msgs.set(payload, { payload, publisher: c.name, topic: "b", qos: 1, retain, will: true, owned: false, expectedBy: new Set() });
+    this.msgs.set(payload, { payload, publisher: c.name, topic: "b", qos: 1, retain, will: true, owned: false, expectedBy: new Set(), routings: [] });
     return { topic: "b", payload: new TextEncoder().encode(payload), qos: 1, retain };
   }
 
@@ -321,13 +385,15 @@ class World {
     const payload = `${c.name}|${topic}|${this.seq++}`;
     const expectedBy = new Set<string>();
     if (qos > 0) for (const s of this.clients) if (this.expects(s, topic)) expectedBy.add(s.name);
-    this.msgs.set(payload, { payload, publisher: c.name, topic, qos, retain, will: false, owned: false, expectedBy });
-    let id: number | undefined;
-    if (qos > 0) {
-      id = c.allocPid();
-      c.outgoing.set(id, { payload, topic, qos, retain, stage: "publish", epoch: c.epoch });
+    const rec: MsgRecord = { payload, publisher: c.name, topic, qos, retain, will: false, owned: false, expectedBy, routings: [] };
+    this.msgs.set(payload, rec);
+    if (qos === 0) {
+      this.sim.send(c.name, publishPacket(topic, payload, 0, { retain }));
+      return;
     }
-    this.sim.send(c.name, publishPacket(topic, payload, qos, { retain, ...(id !== undefined ? { packetId: id } : {}) }));
+    const id = c.allocPid();
+    c.outgoing.set(id, { payload, topic, qos, retain, stage: "publish", epoch: c.epoch });
+    this.sendPublish(c, rec, publishPacket(topic, payload, qos, { retain, packetId: id }));
   }
 
   /** [MQTT-3.1.2-6] the state of a clean session is never reused by a later one (client side too). */
@@ -480,6 +546,7 @@ function commands(n: number) {
   const crash = fc.constantFrom(undefined, undefined, 2, 4, 1000).map((window) =>
       cmd(`crash(window=${window ?? "same"})`, undefined, 0, (w) => {
         if (window !== undefined) Object.assign(w.sim.config, { queueWindow: window });
+        w.beforeCrash();
         w.sim.crash();
         for (const c of w.clients) {
           c.toAck = [];
@@ -514,7 +581,7 @@ const configs = fc.record({
 
 describe("MQTT 3.1.1", () => {
   it("model: sessions, queues, acks, crashes and time in any order keep every invariant", () => {
-    const stats = { wills: 0, publishes: 0, runs: 0, commands: 0, owned: 0, expected: 0, crashes: 0, delivered: 0 };
+    const stats = { wills: 0, publishes: 0, runs: 0, commands: 0, owned: 0, expected: 0, crashes: 0, delivered: 0, storedBeforeAck: 0, droppedBeforeAck: 0 };
     fc.assert(
       fc.property(
         configs,
@@ -528,6 +595,8 @@ describe("MQTT 3.1.1", () => {
           stats.publishes += w.msgs.size;
           stats.commands += [...cmds].length;
           stats.crashes += w.sim.crashes;
+          stats.storedBeforeAck += w.ackChecks.stored;
+          stats.droppedBeforeAck += w.ackChecks.dropped;
           for (const r of w.msgs.values()) if (r.owned) (stats.owned++, (stats.expected += r.expectedBy.size));
           for (const c of w.clients) stats.delivered += c.everReceived.size;
           for (const c of w.clients) for (const p of c.everReceived) if (w.msgs.get(p)?.will === true) stats.wills++;
@@ -542,6 +611,7 @@ describe("MQTT 3.1.1", () => {
     );
     // The runs must exercise what they claim to.
     expect(stats.expected).toBeGreaterThan(50);
+    expect(stats.storedBeforeAck).toBeGreaterThan(50);
     expect(stats.crashes).toBeGreaterThan(20);
     expect(stats.wills).toBeGreaterThan(5);
   }, 600_000);

@@ -114,7 +114,8 @@ export interface SimOptions {
   autoStore?: boolean;
   /** Answers `authenticate`; undefined leaves the op pending (answer with sim.authed). */
   authenticate?: (c: ConnectPacket) => AuthVerdict | undefined;
-  authorizePublish?: (clientId: string, topic: string) => boolean | undefined;
+  /** true allows, false refuses (0x87), a number refuses with that reason code, undefined leaves it pending. */
+  authorizePublish?: (clientId: string, topic: string) => boolean | number | undefined;
   authorizeSubscribe?: (clientId: string, subs: readonly Subscription[]) => number[] | undefined;
 }
 
@@ -134,6 +135,8 @@ export class Sim {
   readonly pendingHooks: Action[] = [];
   autoStore: boolean;
   crashes = 0;
+  /** Called as each packet reaches a client (while later sends may still be held). */
+  onReceive: ((name: string, packet: Packet) => void) | undefined = undefined;
 
   constructor(
     readonly config: Partial<BrokerConfig> = {},
@@ -182,7 +185,7 @@ export class Sim {
         case "authorize-publish": {
           const v = this.opts.authorizePublish?.(a.clientId, a.topic);
           if (v === undefined) this.pendingHooks.push(a);
-          else this.later({ type: "authed", op: a.op, verdict: v ? { ok: true } : { ok: false, reasonCode: 0x87 }, granted: undefined });
+          else this.later({ type: "authed", op: a.op, verdict: v === true ? { ok: true } : { ok: false, reasonCode: v === false ? 0x87 : v }, granted: undefined });
           break;
         }
         case "authorize-subscribe": {
@@ -244,7 +247,10 @@ export class Sim {
       }
       if (a.type === "send") {
         const c = this.byConn.get(a.conn);
-        if (c !== undefined) c.received.push(a.packet);
+        if (c !== undefined) {
+          c.received.push(a.packet);
+          this.onReceive?.(c.name, a.packet);
+        }
       } else if (a.type === "close") {
         const c = this.byConn.get(a.conn);
         if (c !== undefined) {
