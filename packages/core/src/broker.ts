@@ -508,7 +508,7 @@ export class Broker {
           conn.waitingOp = op;
           this.ops.set(op, { kind: "authorize-publish", conn, packet });
           this.emit({ type: "authorize-publish", op, conn: conn.id, clientId: conn.clientId!, topic: packet.topic, qos: packet.qos, retain: packet.retain });
-        } else this.onPublish(conn, packet, true);
+        } else this.onPublish(conn, packet, 0);
         return;
       case "puback":
         this.onPuback(conn, packet.packetId);
@@ -849,7 +849,7 @@ export class Broker {
         const conn = rec.conn;
         if (conn.state !== "connected" || conn.waitingOp !== op) return;
         conn.waitingOp = undefined;
-        this.onPublish(conn, rec.packet, verdict.ok);
+        this.onPublish(conn, rec.packet, verdict.ok ? 0 : verdict.reasonCode);
         this.drainBuffer(conn);
         return;
       }
@@ -1018,7 +1018,8 @@ export class Broker {
   // -------------------------------------------------------------------------------------------
   // PUBLISH from a client and the acknowledgements of our PUBLISHes
 
-  private onPublish(conn: Connection, p: PublishPacket, allowed: boolean): void {
+  /** `refusal`: 0 when the PUBLISH may be routed, else the authorize-publish hook's reason code. */
+  private onPublish(conn: Connection, p: PublishPacket, refusal: number): void {
     const session = conn.session!;
     const clientId = session.clientId;
     this.totals.messagesIn++;
@@ -1033,7 +1034,18 @@ export class Broker {
         return;
       }
     }
-    if (allowed) {
+    if (refusal !== 0) {
+      // [MQTT-3.3.5-2] not routed. 3.1.1 cannot say no: the ack is the normal one. MQTT 5 says
+      // why in the PUBACK / PUBREC (0x87 unless the hook gave another valid failure code); a
+      // PUBREC >= 0x80 ends the QoS 2 flow, so no QoS 2 state is kept for it.
+      const code = conn.version !== 5 ? 0 : refusal >= 0x80 && isValidReasonCode(p.qos === 2 ? "pubrec" : "puback", 5, refusal) ? refusal : 0x87;
+      this.observe({ type: "publish-denied", clientId, topic: p.topic, qos: p.qos, reason: code === 0 ? 0x87 : code });
+      if (code !== 0 && p.qos > 0) {
+        this.ackAfterStore(conn, p.qos === 1 ? P.puback(p.packetId!, code) : P.pubrec(p.packetId!, code));
+        return;
+      }
+    }
+    if (refusal === 0) {
       const msg: StoredMessage = {
         id: ++this.lastMessageId,
         topic: p.topic,
@@ -1046,9 +1058,6 @@ export class Broker {
       // Opt-out (config.observePublishes): an action and an event object per PUBLISH otherwise.
       if (this.config.observePublishes) this.observe({ type: "message-published", clientId, topic: p.topic, qos: p.qos, retain: p.retain, bytes: p.payload.length });
       this.publishMessage(msg, clientId);
-    } else {
-      // [MQTT-3.3.5-2] 3.1.1 cannot say no: acknowledge normally, do not route.
-      this.observe({ type: "publish-denied", clientId, topic: p.topic, qos: p.qos, reason: 0x87 });
     }
     // [MQTT-3.3.4-1] answer as the QoS requires, once the effects are durable.
     if (p.qos === 1) {

@@ -35,8 +35,8 @@ export function publish(
 function ack<T extends "puback" | "pubrec" | "pubrel" | "pubcomp">(type: T, packetId: number, reasonCode: number): AckPacket<T> {
   return { type, packetId, reasonCode, properties: NO_PROPERTIES };
 }
-export const puback = (packetId: number): AckPacket<"puback"> => ack("puback", packetId, 0);
-export const pubrec = (packetId: number): AckPacket<"pubrec"> => ack("pubrec", packetId, 0);
+export const puback = (packetId: number, reasonCode = 0): AckPacket<"puback"> => ack("puback", packetId, reasonCode);
+export const pubrec = (packetId: number, reasonCode = 0): AckPacket<"pubrec"> => ack("pubrec", packetId, reasonCode);
 export const pubrel = (packetId: number): AckPacket<"pubrel"> => ack("pubrel", packetId, 0);
 export const pubcomp = (packetId: number): AckPacket<"pubcomp"> => ack("pubcomp", packetId, 0);
 

@@ -409,6 +409,54 @@ describe("MQTT 5.0 QoS 1 and QoS 2 flows", () => {
   });
 });
 
+describe("MQTT 5.0 PUBLISH the authorize-publish hook refuses", () => {
+  const refusing = (verdict: (topic: string) => boolean | number) => {
+    const sim = new Sim({ authorizePublish: true }, { authorizePublish: (_c, topic) => verdict(topic) });
+    sim.connect("s", V5);
+    sim.subscribe("s", ["#"]);
+    sim.connect("p", V5);
+    return sim;
+  };
+  const acks = (sim: Sim, name: string) => sim.received(name).filter((x) => x.type === "puback" || x.type === "pubrec");
+
+  it("[MQTT-3.3.4-1] [MQTT-3.3.5-2] a refused QoS 1 / QoS 2 PUBLISH is answered with PUBACK / PUBREC 0x87 Not authorized and not routed", () => {
+    const sim = refusing((topic) => !topic.startsWith("secret"));
+    sim.publish("p", "secret/a", "no", 1, { packetId: 5 });
+    sim.publish("p", "secret/b", "no", 2, { packetId: 6 });
+    sim.publish("p", "secret/c", "no", 0);
+    sim.publish("p", "open/x", "yes", 2, { packetId: 7 });
+    expect(acks(sim, "p")).toEqual([
+      { type: "puback", packetId: 5, reasonCode: 0x87, properties: {} },
+      { type: "pubrec", packetId: 6, reasonCode: 0x87, properties: {} },
+      { type: "pubrec", packetId: 7, reasonCode: 0, properties: {} },
+    ]);
+    expect(sim.publishes("s").map((x) => dec(x.payload))).toEqual(["yes"]);
+    expect(sim.eventsOf("publish-denied").map((e) => (e as { reason: number }).reason)).toEqual([0x87, 0x87, 0x87]);
+  });
+
+  it("[MQTT-4.3.3-2] a PUBREC >= 0x80 ends the QoS 2 flow: no state is kept, the same packet id starts a new message", () => {
+    let allow = false;
+    const sim = refusing(() => allow);
+    sim.publish("p", "t", "refused", 2, { packetId: 9 });
+    allow = true;
+    sim.publish("p", "t", "allowed", 2, { packetId: 9 });
+    // had the refused one left QoS 2 state, the second would be taken for its duplicate and not routed
+    expect(sim.publishes("s").map((x) => dec(x.payload))).toEqual(["allowed"]);
+    expect(acks(sim, "p").map((a) => (a as { reasonCode: number }).reasonCode)).toEqual([0x87, 0]);
+  });
+
+  it("[MQTT-3.3.5-2] the hook's own failure code is used when it is valid for the ack, 0x87 otherwise; MQTT 3.1.1 gets the normal ack", () => {
+    const sim = refusing((topic) => (topic === "quota" ? 0x97 : topic === "bad" ? 0x8e : true));
+    sim.publish("p", "quota", "x", 1, { packetId: 1 });
+    sim.publish("p", "bad", "x", 1, { packetId: 2 });
+    expect(acks(sim, "p").map((a) => (a as { reasonCode: number }).reasonCode)).toEqual([0x97, 0x87]);
+    sim.connect("old");
+    sim.publish("old", "quota", "x", 1, { packetId: 3 });
+    expect(acks(sim, "old")).toEqual([{ type: "puback", packetId: 3, reasonCode: 0, properties: {} }]);
+    expect(sim.publishes("s")).toHaveLength(0);
+  });
+});
+
 describe("MQTT 5.0 flow control", () => {
   it("[MQTT-4.9.0-1] [MQTT-4.9.0-2] the send quota starts at the client's Receive Maximum; each QoS 1/2 PUBLISH uses one, each acknowledgement returns one", () => {
     const sim = pair({ maxInflight: 20 }, { ...V5, receiveMaximum: 3 });
@@ -561,7 +609,7 @@ describe("MQTT 5.0 CONNECT options the server does not support", () => {
   it("[MQTT-3.2.2-13] retain is available: CONNACK announces no Retain Available 0, and a will with retain 1 is accepted and published retained", () => {
     const sim = new Sim();
     sim.connect("s", V5);
-    const connack = sim.connect("w", { ...V5, will: { topic: "w/t", payload: enc("gone"), retain: true } });
+    const connack = sim.connect("w", { ...V5, will: { topic: "w/t", payload: enc("gone"), retain: true } })!;
     expect(connack).toMatchObject({ reasonCode: 0 });
     expect(connack.properties.retainAvailable).toBeUndefined(); // absent = 1
     sim.drop("w");
