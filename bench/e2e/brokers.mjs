@@ -31,7 +31,8 @@ export function startNodeFlags() {
 
 export const BROKERS = {
   forwarder: { label: "forwarder (ceiling)", ceiling: true },
-  "queue-ceiling": { label: "queue server (ceiling)", ceiling: true },
+  // bench/queue only: it keeps an offline session's queue and nothing else (no routing to online clients)
+  "queue-ceiling": { label: "queue server (ceiling)", ceiling: true, queueOnly: true },
   "harbormq-memory": { label: "harbormq (memory)" },
   "harbormq-sqlite": { label: "harbormq (SQLite)" },
   aedes: { label: "Aedes" },
