@@ -90,6 +90,9 @@ export interface DriverOptions {
   readonly lazyCommitMs?: number;
   /** Writes after which such a batch is committed anyway. Default 4096. */
   readonly lazyCommitWrites?: number;
+  /** While a read is processed, a connection's own answers are written as soon as this many bytes
+   *  of them are queued, not only at the end of the read. Default 512; Infinity turns it off. */
+  readonly eagerWriteBytes?: number;
   /** Called once when a store write fails. The driver has then stopped (fail-stop): every
    *  connection is cut without flushing, nothing more reaches the core, and the core's memory is
    *  ahead of the store, so the embedder must not restart this driver but restore a new core
@@ -174,6 +177,7 @@ export class Driver {
   private lazyTimer: ReturnType<typeof setTimeout> | undefined = undefined;
   private readonly lazyCommitMs: number;
   private readonly lazyCommitWrites: number;
+  private readonly eagerWriteBytes: number;
   /** Shutting down: every batch is committed at once. */
   private closing = false;
   private batchCounter = 0;
@@ -220,6 +224,7 @@ export class Driver {
     this.onStoreFailure = options.onStoreFailure;
     this.lazyCommitMs = options.lazyCommitMs ?? 20;
     this.lazyCommitWrites = options.lazyCommitWrites ?? 4096;
+    this.eagerWriteBytes = options.eagerWriteBytes ?? 512;
   }
 
   get stats(): DriverStats {
@@ -258,6 +263,7 @@ export class Driver {
     const decoder = conn.decoder;
     decoder.push(chunk);
     const now = this.clock();
+    let flushedAt = conn.pendingBytes;
     for (;;) {
       const item = decoder.next();
       if (item === undefined) break;
@@ -271,10 +277,18 @@ export class Driver {
       this.core.handle(now, { type: "packet", conn: conn.id, packet: item });
       this.drain();
       if (conn.closeRequested) break;
+      if (conn.pendingBytes - flushedAt >= this.eagerWriteBytes) {
+        this.flush(conn);
+        flushedAt = conn.pendingBytes;
+      }
     }
     // This connection's own answers (PUBACKs, a subscriber's next deliveries after its PUBACKs)
     // go now, not at the end of the turn: its peer starts on them while the other connections
     // read in this turn are processed, so broker and clients overlap instead of taking turns.
+    // Within a long read they already went out every eagerWriteBytes (above): a subscriber
+    // acknowledging a window of 20 in one read gets its next 20 as a few writes, and so its
+    // acknowledgements come back in a few reads. Several chunks are then in flight at once
+    // instead of one window bouncing between two processes that take turns.
     // Sends to other connections still gather into one write per connection per turn.
     if (conn.pending.length > 0) this.flush(conn); // writes only what no batch holds back
     this.scheduleTurnEnd();

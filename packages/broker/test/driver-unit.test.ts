@@ -89,13 +89,14 @@ const publish = (topic: string, qos: 0 | 1 = 0): Packet => ({
 });
 const retainedPut = (topic: string): StoreWrite => ({ op: "retained-delete", topic });
 
-async function setup(core: ScriptedCore, store: Store, options: { highWaterMark?: number; congestedBudget?: number; lazyCommitMs?: number; lazyCommitWrites?: number } = {}) {
+async function setup(core: ScriptedCore, store: Store, options: { highWaterMark?: number; congestedBudget?: number; lazyCommitMs?: number; lazyCommitWrites?: number; eagerWriteBytes?: number } = {}) {
   const transport = memoryTransport(options.highWaterMark === undefined ? {} : { highWaterMark: options.highWaterMark });
   const driver = new Driver({
     core, codec: lineCodec, store, maxPacketSize: 1 << 20,
     ...(options.congestedBudget === undefined ? {} : { congestedBudget: options.congestedBudget }),
     ...(options.lazyCommitMs === undefined ? {} : { lazyCommitMs: options.lazyCommitMs }),
     ...(options.lazyCommitWrites === undefined ? {} : { lazyCommitWrites: options.lazyCommitWrites }),
+    ...(options.eagerWriteBytes === undefined ? {} : { eagerWriteBytes: options.eagerWriteBytes }),
   });
   await transport.listen((d) => driver.accept(d, "memory"));
   const connect = async (): Promise<Sink> => {
@@ -253,6 +254,35 @@ describe("driver (scripted core)", () => {
     await until(() => lines(sub).length === 20);
     expect(driver.stats.writes).toBe(1);
     expect(sub.chunks).toHaveLength(1);
+  });
+
+  it("writes a connection's own answers every eagerWriteBytes while a long read is processed, in order; other connections' sends wait for the end of the turn", async () => {
+    const answer = (i: number) => publish(`answer-${String(i).padStart(2, "0")}`);
+    const size = lineCodec.encodedLength(answer(0), 4);
+    const run = async (eagerWriteBytes: number) => {
+      const conns: number[] = [];
+      const core = new ScriptedCore((input, emit) => {
+        if (input.type === "open") conns.push(input.conn);
+        if (input.type === "packet") {
+          const i = Number((input.packet as { topic: string }).topic);
+          emit({ type: "send", conn: conns[0]!, packet: answer(i), version: 4 });
+          emit({ type: "send", conn: conns[1]!, packet: answer(i), version: 4 });
+        }
+      });
+      const { connect, driver } = await setup(core, new RecordingStore(), { eagerWriteBytes });
+      const own = await connect();
+      const other = await connect();
+      const read = new Uint8Array(Array.from({ length: 10 }, (_, i) => [...line(publish(String(i)))]).flat());
+      own.duplex.write(read); // ten packets in one read
+      await until(() => lines(own).length === 10 && lines(other).length === 10);
+      const topics = (s: Sink) => lines(s).map((p) => (p as { topic: string }).topic);
+      expect(topics(own)).toEqual(Array.from({ length: 10 }, (_, i) => `answer-0${i}`));
+      expect(topics(other)).toEqual(topics(own));
+      return { own: own.chunks.length, other: other.chunks.length, writes: driver.stats.writes };
+    };
+    // three answers' worth: written after the 3rd, 6th and 9th packet, the 10th at the end of the read
+    expect(await run(3 * size)).toEqual({ own: 4, other: 1, writes: 5 });
+    expect(await run(Infinity)).toEqual({ own: 1, other: 1, writes: 2 });
   });
 
   it("closes only the connection of a packet the codec refuses to encode; the others go on", async () => {
