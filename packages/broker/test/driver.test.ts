@@ -9,7 +9,7 @@ import {
   type QoS,
 } from "@harbormq/codec";
 import type { StoreWrite } from "@harbormq/core";
-import { createBroker, MemoryStore, type BrokerOptions, type Duplex, type HarborBroker } from "@harbormq/broker";
+import { createBroker, MemoryStore, type BrokerOptions, type Duplex, type HarborBroker, type Verdict } from "@harbormq/broker";
 import { memoryTransport, type MemoryTransport } from "@harbormq/transport-memory";
 import { turn, until } from "./transport-conformance.js";
 
@@ -448,6 +448,53 @@ describe("driver with the real core", () => {
     await until(() => sub.publishes().length === 2, "second allowed publish routed");
     expect(sub.publishes().map((p) => p.topic)).toEqual(["auth/allowed", "auth/allowed"]);
     expect(denied).toEqual(["auth/denied", "auth/failed"]);
+    await broker.close();
+  });
+
+  it("[MQTT-3.3.4-1] [MQTT-3.3.5-2] MQTT 5: an async authorizePublish refusal is answered with its reason code (0x87 for false or a code the ack cannot carry, 0 included) and not routed", async () => {
+    const answers: Record<string, Verdict> = {
+      "auth/no": false,
+      "auth/zero": { ok: false, reasonCode: 0 }, // a refusal with a success code is still a refusal
+      "auth/quota": { ok: false, reasonCode: 0x97 },
+      "auth/yes": true,
+    };
+    const denied: [string, number][] = [];
+    const { broker, transport } = await start({
+      hooks: {
+        authorizePublish: async ({ topic }) => {
+          await new Promise((r) => setTimeout(r, 1));
+          return answers[topic] ?? false;
+        },
+        onEvent: (e) => void (e.type === "publish-denied" && denied.push([e.topic, e.reason])),
+      },
+    });
+    const sub = await client(transport, "reader5", { version: 5 });
+    sub.send(subscribe("auth/#", 1));
+    await until(() => sub.count("suback") === 1);
+    const pub = await client(transport, "writer5", { version: 5 });
+    const acks = () => pub.received.filter((p) => p.type === "puback" || p.type === "pubrec") as { type: string; packetId: number; reasonCode: number }[];
+    pub.send(publish("auth/no", "x", 1, 1));
+    pub.send(publish("auth/zero", "x", 1, 2));
+    pub.send(publish("auth/zero", "x", 2, 3));
+    pub.send(publish("auth/quota", "x", 1, 4));
+    pub.send(publish("auth/yes", "ok", 1, 5));
+    await until(() => acks().length === 5, "five acknowledgements");
+    expect(acks().map((a) => [a.type, a.packetId, a.reasonCode])).toEqual([
+      ["puback", 1, 0x87],
+      ["puback", 2, 0x87],
+      ["pubrec", 3, 0x87],
+      ["puback", 4, 0x97],
+      ["puback", 5, 0],
+    ]);
+    await until(() => sub.publishes().length === 1, "the allowed message");
+    await settle(broker);
+    expect(sub.publishes().map((p) => p.topic)).toEqual(["auth/yes"]);
+    expect(denied).toEqual([
+      ["auth/no", 0x87],
+      ["auth/zero", 0x87],
+      ["auth/zero", 0x87],
+      ["auth/quota", 0x97],
+    ]);
     await broker.close();
   });
 

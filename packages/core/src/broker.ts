@@ -508,7 +508,7 @@ export class Broker {
           conn.waitingOp = op;
           this.ops.set(op, { kind: "authorize-publish", conn, packet });
           this.emit({ type: "authorize-publish", op, conn: conn.id, clientId: conn.clientId!, topic: packet.topic, qos: packet.qos, retain: packet.retain });
-        } else this.onPublish(conn, packet, 0);
+        } else this.onPublish(conn, packet, undefined);
         return;
       case "puback":
         this.onPuback(conn, packet.packetId);
@@ -849,7 +849,7 @@ export class Broker {
         const conn = rec.conn;
         if (conn.state !== "connected" || conn.waitingOp !== op) return;
         conn.waitingOp = undefined;
-        this.onPublish(conn, rec.packet, verdict.ok ? 0 : verdict.reasonCode);
+        this.onPublish(conn, rec.packet, verdict.ok ? undefined : verdict.reasonCode);
         this.drainBuffer(conn);
         return;
       }
@@ -1018,8 +1018,11 @@ export class Broker {
   // -------------------------------------------------------------------------------------------
   // PUBLISH from a client and the acknowledgements of our PUBLISHes
 
-  /** `refusal`: 0 when the PUBLISH may be routed, else the authorize-publish hook's reason code. */
-  private onPublish(conn: Connection, p: PublishPacket, refusal: number): void {
+  /**
+   * `refusal`: undefined when the PUBLISH may be routed, else the authorize-publish hook's reason
+   * code. Any code is a refusal, 0 included: a hook that says no with a success code is still no.
+   */
+  private onPublish(conn: Connection, p: PublishPacket, refusal: number | undefined): void {
     const session = conn.session!;
     const clientId = session.clientId;
     this.totals.messagesIn++;
@@ -1034,18 +1037,19 @@ export class Broker {
         return;
       }
     }
-    if (refusal !== 0) {
-      // [MQTT-3.3.5-2] not routed. 3.1.1 cannot say no: the ack is the normal one. MQTT 5 says
-      // why in the PUBACK / PUBREC (0x87 unless the hook gave another valid failure code); a
-      // PUBREC >= 0x80 ends the QoS 2 flow, so no QoS 2 state is kept for it.
-      const code = conn.version !== 5 ? 0 : refusal >= 0x80 && isValidReasonCode(p.qos === 2 ? "pubrec" : "puback", 5, refusal) ? refusal : 0x87;
-      this.observe({ type: "publish-denied", clientId, topic: p.topic, qos: p.qos, reason: code === 0 ? 0x87 : code });
-      if (code !== 0 && p.qos > 0) {
-        this.ackAfterStore(conn, p.qos === 1 ? P.puback(p.packetId!, code) : P.pubrec(p.packetId!, code));
+    if (refusal !== undefined) {
+      // [MQTT-3.3.5-2] not routed. The reason is the hook's code when it is a failure code the
+      // ack can carry, else 0x87 Not authorized. MQTT 5 says it in the PUBACK / PUBREC; a PUBREC
+      // >= 0x80 ends the QoS 2 flow, so no QoS 2 state is kept for it. 3.1.1 cannot say no: its
+      // ack is the normal one (below), and only the event carries the reason.
+      const reason = refusal >= 0x80 && isValidReasonCode(p.qos === 2 ? "pubrec" : "puback", 5, refusal) ? refusal : 0x87;
+      this.observe({ type: "publish-denied", clientId, topic: p.topic, qos: p.qos, reason });
+      if (conn.version === 5 && p.qos > 0) {
+        this.ackAfterStore(conn, p.qos === 1 ? P.puback(p.packetId!, reason) : P.pubrec(p.packetId!, reason));
         return;
       }
     }
-    if (refusal === 0) {
+    if (refusal === undefined) {
       const msg: StoredMessage = {
         id: ++this.lastMessageId,
         topic: p.topic,

@@ -455,6 +455,32 @@ describe("MQTT 5.0 PUBLISH the authorize-publish hook refuses", () => {
     expect(acks(sim, "old")).toEqual([{ type: "puback", packetId: 3, reasonCode: 0, properties: {} }]);
     expect(sim.publishes("s")).toHaveLength(0);
   });
+
+  it("[MQTT-3.3.5-2] a refusal that carries a success code (0, 0x10) is still a refusal: not routed, answered 0x87, reported", () => {
+    const sim = refusing((topic) => (topic === "zero" ? 0 : topic === "nomatch" ? 0x10 : true));
+    sim.publish("p", "zero", "x", 1, { packetId: 1 });
+    sim.publish("p", "nomatch", "x", 2, { packetId: 2 });
+    sim.publish("p", "zero", "x", 0);
+    expect(acks(sim, "p").map((a) => [a.type, (a as { reasonCode: number }).reasonCode])).toEqual([
+      ["puback", 0x87],
+      ["pubrec", 0x87],
+    ]);
+    expect(sim.publishes("s")).toHaveLength(0);
+    expect(sim.eventsOf("publish-denied").map((e) => (e as { reason: number }).reason)).toEqual([0x87, 0x87, 0x87]);
+    // The same for a 3.1.1 publisher: not routed (its ack is the normal one), and the event names the hook's own code when valid.
+    sim.connect("old");
+    sim.publish("old", "zero", "x", 1, { packetId: 4 });
+    expect(sim.publishes("s")).toHaveLength(0);
+    expect(sim.eventsOf("publish-denied")).toHaveLength(4);
+  });
+
+  it("a 3.1.1 publisher's publish-denied event carries the hook's failure code when it is one a PUBACK could carry", () => {
+    const sim = refusing((topic) => (topic === "quota" ? 0x97 : true));
+    sim.connect("old");
+    sim.publish("old", "quota", "x", 1, { packetId: 3 });
+    expect(sim.eventsOf("publish-denied").map((e) => (e as { reason: number }).reason)).toEqual([0x97]);
+    expect(sim.publishes("s")).toHaveLength(0);
+  });
 });
 
 describe("MQTT 5.0 flow control", () => {
