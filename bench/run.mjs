@@ -66,7 +66,7 @@ if (reportFrom !== undefined) {
 
 const onlyBrokers = flag("brokers")?.split(",");
 const onlyScenarios = flag("scenarios")?.split(",");
-let brokers = Object.keys(BROKERS).filter((b) => !BROKERS[b].queueOnly && (!onlyBrokers || onlyBrokers.includes(b)));
+let brokers = Object.keys(BROKERS).filter((b) => !BROKERS[b].queueOnly && (onlyBrokers ? onlyBrokers.includes(b) : !BROKERS[b].optIn));
 if (brokers.includes("mosquitto") && !ensureMosquitto()) {
   console.error("bench: mosquitto is not installed and could not be installed; skipping it");
   brokers = brokers.filter((b) => b !== "mosquitto");

@@ -31,6 +31,8 @@ export function startNodeFlags() {
 
 export const BROKERS = {
   forwarder: { label: "forwarder (ceiling)", ceiling: true },
+  // only when named in --brokers: the forwarder with a QoS 1 in-flight window of 20 per subscriber
+  "forwarder-w20": { label: "forwarder, window 20 (ceiling)", ceiling: true, optIn: true },
   // bench/queue only: it keeps an offline session's queue and nothing else (no routing to online clients)
   "queue-ceiling": { label: "queue server (ceiling)", ceiling: true, queueOnly: true },
   "harbormq-memory": { label: "harbormq (memory)" },
@@ -122,6 +124,10 @@ export async function startBroker(name, opts = {}) {
     case "forwarder":
       cmd = NODE;
       args = [path.join(here, "forwarder.mjs"), String(port)];
+      break;
+    case "forwarder-w20":
+      cmd = NODE;
+      args = [path.join(here, "forwarder.mjs"), String(port), "--window=20"];
       break;
     case "queue-ceiling":
       cmd = NODE;

@@ -5,11 +5,20 @@
 // connection-local packet id (subscriber PUBACKs are read and ignored). A broker cannot beat it on
 // the same machine; the harness's figures against it are the measuring tool's own limit.
 //
-//   node bench/e2e/forwarder.mjs PORT
+// With --window=N (broker "forwarder-w20" in bench/e2e/brokers.mjs) it keeps at most N QoS 1
+// PUBLISHes unacknowledged per subscriber, as a broker's in-flight window does (harbormq's
+// maxInflight and Mosquitto's max_inflight_messages, both 20 by default), and holds the rest in an
+// array until PUBACKs free the window: the ceiling of a Node server that honours that window and
+// does nothing else.
+//
+//   node bench/e2e/forwarder.mjs PORT [--window=N]
 import net from "node:net";
 import { Decoder, encode } from "../../packages/codec/dist/index.js";
 
 const port = Number(process.argv[2] ?? 1883);
+const windowArg = process.argv.find((a) => a.startsWith("--window="));
+/** In-flight QoS 1 PUBLISHes per subscriber; 0: no window. */
+const window = windowArg === undefined ? 0 : Number(windowArg.slice("--window=".length));
 /** filter -> Set of connections; prefix filters ("a/b/#") kept apart. */
 const exact = new Map();
 const prefixes = [];
@@ -37,10 +46,19 @@ function flushAll() {
   dirty.length = 0;
 }
 
+function deliver(to, topic, payload, qos) {
+  if (qos === 1) {
+    to.nextId = to.nextId === 65535 ? 1 : to.nextId + 1;
+    to.inflight++;
+  }
+  const msg = { type: "publish", topic, payload, qos, retain: false, dup: false, packetId: qos ? to.nextId : undefined, properties: {} };
+  out(to, encode(msg, to.version));
+}
+
 const server = net.createServer((socket) => {
   socket.setNoDelay(true);
   const decoder = new Decoder();
-  const conn = { socket, version: 4, nextId: 0, subs: [], out: [], outBytes: 0 };
+  const conn = { socket, version: 4, nextId: 0, subs: [], out: [], outBytes: 0, inflight: 0, waiting: [], head: 0 };
   const send = (packet) => out(conn, encode(packet, conn.version));
   socket.on("data", (chunk) => {
     decoder.push(chunk);
@@ -72,12 +90,27 @@ const server = net.createServer((socket) => {
           const p = r;
           matching(p.topic, (to, qos) => {
             const q = Math.min(qos, p.qos);
-            to.nextId = to.nextId === 65535 ? 1 : to.nextId + 1;
-            const msg = { type: "publish", topic: p.topic, payload: p.payload, qos: q, retain: false, dup: false, packetId: q ? to.nextId : undefined, properties: {} };
-            out(to, encode(msg, to.version));
+            if (q === 1 && window > 0) {
+              // the payload is a view into the socket's chunk: copy it if it has to wait
+              if (to.inflight >= window) to.waiting.push({ topic: p.topic, payload: p.payload.slice() });
+              else deliver(to, p.topic, p.payload, 1);
+            } else deliver(to, p.topic, p.payload, q);
           });
           break;
         }
+        case "puback":
+          if (window > 0 && conn.inflight > 0) {
+            conn.inflight--;
+            if (conn.head < conn.waiting.length) {
+              const m = conn.waiting[conn.head++];
+              deliver(conn, m.topic, m.payload, 1);
+              if (conn.head > 1024 && conn.head * 2 > conn.waiting.length) {
+                conn.waiting = conn.waiting.slice(conn.head);
+                conn.head = 0;
+              }
+            }
+          }
+          break;
         case "pingreq":
           send({ type: "pingresp" });
           break;
@@ -85,7 +118,7 @@ const server = net.createServer((socket) => {
           socket.end();
           break;
         default:
-          break; // puback from subscribers, unsubscribe: ignored
+          break; // unsubscribe: ignored
       }
     }
     flushAll();

@@ -104,6 +104,50 @@ describe.skipIf(!built)("end-to-end harness", () => {
   });
 });
 
+describe.skipIf(!built)("windowed forwarder (ceiling of a server that honours an in-flight window)", () => {
+  it("keeps at most 20 QoS 1 PUBLISHes unacknowledged per subscriber and sends the next, in order, per PUBACK", async () => {
+    const { Decoder, encode } = await import("../../packages/codec/dist/index.js");
+    const { startBroker } = await import("./brokers.mjs");
+    const broker = await startBroker("forwarder-w20");
+    const sockets: net.Socket[] = [];
+    try {
+      const open = async (id: string) => {
+        const socket = net.connect({ port: broker.port, host: "127.0.0.1" });
+        sockets.push(socket);
+        const got: { type: string; packetId?: number; payload?: Uint8Array }[] = [];
+        const decoder = new Decoder();
+        socket.on("data", (chunk) => {
+          decoder.push(chunk);
+          for (let p = decoder.next(); p !== undefined; p = decoder.next()) got.push(p as (typeof got)[number]);
+        });
+        await new Promise<void>((resolve) => socket.once("connect", () => resolve()));
+        const send = (p: object) => socket.write(encode(p as never, 4));
+        send({ type: "connect", protocolName: "MQTT", protocolVersion: 4, clean: true, keepAlive: 0, clientId: id, will: undefined, username: undefined, password: undefined, properties: {} });
+        return { got, send };
+      };
+      const until = async (ok: () => boolean) => {
+        for (let i = 0; i < 200 && !ok(); i++) await new Promise((r) => setTimeout(r, 10));
+      };
+      const sub = await open("w-sub");
+      sub.send({ type: "subscribe", packetId: 1, subscriptions: [{ topicFilter: "w/#", qos: 1, noLocal: false, retainAsPublished: false, retainHandling: 0 }], properties: {} });
+      await until(() => sub.got.some((p) => p.type === "suback"));
+      const pub = await open("w-pub");
+      for (let i = 0; i < 50; i++) pub.send({ type: "publish", topic: "w/t", payload: new TextEncoder().encode(String(i)), qos: 1, retain: false, dup: false, packetId: i + 1, properties: {} });
+      const publishes = () => sub.got.filter((p) => p.type === "publish");
+      await until(() => pub.got.filter((p) => p.type === "puback").length === 50);
+      await new Promise((r) => setTimeout(r, 100));
+      expect(publishes()).toHaveLength(20);
+      sub.send({ type: "puback", packetId: publishes()[0]!.packetId, reasonCode: 0, properties: {} });
+      await until(() => publishes().length === 21);
+      await new Promise((r) => setTimeout(r, 50));
+      expect(publishes().map((p) => new TextDecoder().decode(p.payload))).toEqual(Array.from({ length: 21 }, (_, i) => String(i)));
+    } finally {
+      for (const s of sockets) s.destroy();
+      await broker.stop();
+    }
+  });
+});
+
 describe("end-to-end report", () => {
   it("states ratios so that > 1 always means harbormq leads", async () => {
     const { advantage } = await import("./report.mjs");
