@@ -34,7 +34,7 @@ export const BROKERS = {
   // only when named in --brokers: the forwarder with a QoS 1 in-flight window of 20 per subscriber
   "forwarder-w20": { label: "forwarder, window 20 (ceiling)", ceiling: true, optIn: true },
   // bench/queue only: it keeps an offline session's queue and nothing else (no routing to online clients)
-  "queue-ceiling": { label: "queue server (ceiling)", ceiling: true, queueOnly: true },
+  "queue-ceiling": { label: "Node queue server (reference)", ceiling: true, queueOnly: true },
   "harbormq-memory": { label: "harbormq (memory)" },
   "harbormq-sqlite": { label: "harbormq (SQLite)" },
   aedes: { label: "Aedes" },

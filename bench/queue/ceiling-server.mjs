@@ -1,20 +1,24 @@
-// The persistent-queue benchmark's ceiling: a minimal MQTT server on @harbormq/codec over
-// node:net that keeps one offline session's queue in a plain array and nothing else (no store, no
-// topic tree, no limits, no retained, no wills). It answers CONNECT (session present when it has a
-// queue for the client id), SUBSCRIBE (one exact filter per client id) and DISCONNECT, acks QoS 1
-// PUBLISHes at once, queues them for subscribed offline clients, and on reconnect sends the queue
-// as QoS 1 PUBLISHes with at most `--inflight` (default 20) unacknowledged, written every 512
-// bytes and at the end of each input chunk. A Node broker on our codec and node:net, one thread
-// as harbormq, cannot drain faster through the same client and window: what the bench shows
-// against it is the limit of the client, the window's round trips and Node's sockets, not of any
-// broker logic (Mosquitto, in C, is not bound by it).
+// The persistent-queue benchmark's reference server: a minimal MQTT server on @harbormq/codec
+// over node:net that keeps one offline session's queue in a plain array and nothing else (no
+// store, no topic tree, no limits, no retained, no wills). It answers CONNECT (session present
+// when it has a queue for the client id), SUBSCRIBE (one exact filter per client id) and
+// DISCONNECT, acks QoS 1 PUBLISHes at once, queues them for subscribed offline clients, and on
+// reconnect sends the queue as QoS 1 PUBLISHes with at most `--inflight` (default 20)
+// unacknowledged, written every `--eager` bytes (default 512, as the driver's eagerWriteBytes) and
+// at the end of each input chunk. It shows what a one-thread Node server on our codec reaches
+// through the same client and window with no broker logic at all. It is not a strict upper
+// bound: it is not CPU-bound (the window's round trips through two event loops set its rate), so
+// its figure varies with the write strategy (`--eager`) and with the machine's load, and a
+// broker's repetition can beat one of its repetitions. Mosquitto, in C, is not bound by it.
 //
-//   node bench/queue/ceiling-server.mjs PORT [--inflight=N]
+//   node bench/queue/ceiling-server.mjs PORT [--inflight=N] [--eager=BYTES|Infinity]
 import net from "node:net";
 import { Decoder, encode, encodeInto, encodedLength } from "../../packages/codec/dist/index.js";
 
 const port = Number(process.argv[2] ?? 1883);
 const inflight = Number(process.argv.find((a) => a.startsWith("--inflight="))?.split("=")[1] ?? 20);
+/** Bytes of answers after which a read's PUBACKs are answered with a write (Infinity: one write per read). */
+const eager = Number(process.argv.find((a) => a.startsWith("--eager="))?.split("=")[1] ?? 512);
 /** clientId -> { filter, queue: Uint8Array[] (payloads), head, online conn | undefined } */
 const sessions = new Map();
 /** topic -> sessions subscribed to it */
@@ -90,7 +94,7 @@ const server = net.createServer((socket) => {
           // like the broker's driver (eagerWriteBytes): a window's next messages go out in a few
           // writes while the acknowledgements of one read are processed, so several chunks are in
           // flight at once instead of one window bouncing between client and server
-          if (conn.outBytes >= 512) flush();
+          if (conn.outBytes >= eager) flush();
           break;
         case "pingreq":
           out(encode({ type: "pingresp" }, conn.version));

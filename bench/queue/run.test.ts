@@ -115,7 +115,7 @@ describe.skipIf(!built)("queue benchmark end to end", () => {
     }
   });
 
-  it("the queue server (ceiling) keeps an offline session's queue and drains it in order through the same client", async () => {
+  it("the Node queue server (reference) keeps an offline session's queue and drains it in order through the same client", async () => {
     const { measureQueue } = await import("./run.mjs");
     const { startBroker } = await import("../e2e/brokers.mjs");
     const { Client } = await import("../e2e/client.mjs");
