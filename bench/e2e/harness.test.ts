@@ -82,7 +82,7 @@ describe.skipIf(!built)("end-to-end harness", () => {
     close = b.close;
     const r = await fanIn({ port: b.port }, { messages: 1600, qos: 0, publishers: 4, window: 16, idleMs: 2000, threads: 2 });
     expect(r.extra.messages).toBe(1600);
-    expect(r.extra.threads).toBe(2);
+    expect(r.extra).toHaveProperty("threads", 2);
   });
 
   it("gives a broker that loses messages an error, not a figure", async () => {

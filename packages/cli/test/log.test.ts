@@ -1,11 +1,12 @@
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
+import type { LogFormat, LogLevel } from "../src/config.js";
 import { EventLog, createLogger, displayRemote, dropBurst, formatLine, logEvent, reasonName } from "../src/log.js";
 
 const at = new Date("2026-01-02T03:04:05.678Z");
 
-function capture(level: "info" | "debug", format: "text" | "json") {
+function capture(level: LogLevel, format: LogFormat) {
   const lines: string[] = [];
   const logger = createLogger({ level, format }, (l) => lines.push(l), () => at);
   return { logger, lines };

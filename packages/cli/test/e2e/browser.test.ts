@@ -12,6 +12,10 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { mosquittoPub, mqttClient, reference, root, startBroker } from "./harness.js";
 import type { BrokerProcess } from "./harness.js";
 
+// The page's global object, named in the functions that tab.evaluate and tab.waitForFunction run
+// inside the browser (the tests type-check without the DOM lib; each use casts it to its shape).
+declare const window: unknown;
+
 const chromiumPath = "/usr/bin/chromium";
 const bundle = join(root, "node_modules/mqtt/dist/mqtt.min.js");
 
