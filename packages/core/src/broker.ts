@@ -151,6 +151,14 @@ export class Broker {
     const mark = this.actions.length;
     this.inputOp = 0;
     if (!this.started) this.start();
+    // Deadlines that passed run before the input, whatever the driver's timer did: a CONNECT
+    // handled after its session's expiry (or after a restart) must not resume it
+    // [MQTT-4.1.0-2], a reconnect after the Will Delay must not cancel the will [MQTT-3.1.2-8],
+    // a packet after 1.5 x keep alive does not save the connection [MQTT-3.1.2-24].
+    if (input.type !== "tick") {
+      const due = this.timers.peek();
+      if (due !== undefined && due.at <= now) this.runTimers();
+    }
     switch (input.type) {
       case "open":
         this.onOpen(input.conn, input.remote);
@@ -167,7 +175,7 @@ export class Broker {
       }
       case "closed": {
         const conn = this.conns.get(input.conn);
-        if (conn !== undefined) this.closeConn(conn, 0x80, "connection lost", false, false);
+        if (conn !== undefined) this.onSocketClosed(conn);
         break;
       }
       case "stored":
@@ -394,6 +402,25 @@ export class Broker {
     this.arm({ at: this.now + this.config.connectTimeout, kind: "connect-timeout", conn: id, clientId: "", gen: 0 });
   }
 
+  private onSocketClosed(conn: Connection): void {
+    conn.socketGone = true;
+    // A DISCONNECT the client sent before closing counts even if it was held behind a pending
+    // hook (PUBLISH, DISCONNECT, close is a normal goodbye): its will is discarded
+    // [MQTT-3.14.4-3] [MQTT-3.1.2-10] and its Session Expiry Interval applies [MQTT-3.1.2-23].
+    // The packets held before it are dropped: none of them was acknowledged.
+    if (conn.state === "connected") {
+      const held = conn.buffer.find((p) => p.type === "disconnect");
+      if (held !== undefined) {
+        conn.buffer.length = 0;
+        if (conn.waitingOp !== undefined) this.ops.delete(conn.waitingOp);
+        conn.waitingOp = undefined;
+        this.dispatch(conn, held);
+        if (!this.conns.has(conn.id)) return; // closed by the DISCONNECT (or its protocol error)
+      }
+    }
+    this.closeConn(conn, 0x80, "connection lost", false, false);
+  }
+
   private onMalformed(conn: Connection, reason: number, message: string): void {
     if (conn.state === "awaiting-connect" && reason === 0x84) {
       // [MQTT-3.1.2-2] an unsupported protocol level is answered with CONNACK 0x01, then closed.
@@ -401,6 +428,8 @@ export class Broker {
     }
     if (conn.state === "connected") {
       this.observe({ type: "protocol-error", conn: conn.id, clientId: conn.clientId, reason, message });
+      // 4.13.1: after CONNECT, an MQTT 5 server SHOULD say why in a DISCONNECT before closing.
+      if (conn.version === 5) this.send(conn, P.disconnect(isValidReasonCode("disconnect", 5, reason) && reason >= 0x80 ? reason : 0x81));
     }
     this.closeConn(conn, reason, message, false, true);
   }
@@ -492,12 +521,27 @@ export class Broker {
   private violation(conn: Connection, message: string): void {
     // [MQTT-4.8.0-1] a protocol violation closes the connection; the will is published.
     this.observe({ type: "protocol-error", conn: conn.id, clientId: conn.clientId, reason: 0x82, message });
+    // 4.13.1: after CONNECT, an MQTT 5 server SHOULD say why in a DISCONNECT before closing.
+    if (conn.state === "connected" && conn.version === 5) this.send(conn, P.disconnect(0x82));
     this.closeConn(conn, 0x82, message, false, true);
   }
 
   private dispatch(conn: Connection, packet: Packet): void {
     switch (packet.type) {
       case "publish":
+        if (conn.version === 5) {
+          // [MQTT-3.3.4-6] a client never sends a Subscription Identifier; passed on, it would
+          // reach subscribers as theirs.
+          if (packet.properties.subscriptionIdentifiers !== undefined) {
+            this.protocolError(conn, 0x82, "PUBLISH from a client with a Subscription Identifier");
+            return;
+          }
+          // [MQTT-3.2.2-11] QoS above the Maximum QoS our CONNACK gave: 0x9B QoS not supported.
+          if (packet.qos > this.config.maxQos) {
+            this.protocolError(conn, 0x9b, `PUBLISH QoS ${packet.qos} above maximum QoS ${this.config.maxQos}`);
+            return;
+          }
+        }
         if (packet.properties.topicAlias !== undefined || packet.topic.length === 0) {
           const resolved = this.resolveTopicAlias(conn, packet);
           if (resolved === undefined) return; // a protocol error closed the connection
@@ -586,7 +630,7 @@ export class Broker {
     if (conn.waitingOp !== undefined) this.ops.delete(conn.waitingOp);
     conn.waitingOp = undefined;
     this.conns.delete(conn.id);
-    if (emitClose) this.emit({ type: "close", conn: conn.id, reason, message });
+    if (emitClose && !conn.socketGone) this.emit({ type: "close", conn: conn.id, reason, message });
     this.observe({ type: "client-disconnected", conn: conn.id, clientId: conn.clientId, reason, message, graceful });
     const session = conn.session;
     conn.session = undefined;

@@ -90,6 +90,8 @@ export class Connection {
   topicAliases: Map<number, string> | undefined = undefined;
   /** The CONNECT being authenticated. */
   connect: ConnectPacket | undefined = undefined;
+  /** The driver reported the socket gone: closing it again is not asked for. */
+  socketGone = false;
 
   constructor(
     readonly id: ConnId,

@@ -556,7 +556,7 @@ describe("MQTT 5.0 properties the server does not send", () => {
   it("[MQTT-3.2.2-19] [MQTT-3.2.2-20] [MQTT-3.4.2-2] [MQTT-3.4.2-3] [MQTT-3.5.2-2] [MQTT-3.5.2-3] [MQTT-3.6.2-2] [MQTT-3.6.2-3] [MQTT-3.7.2-2] [MQTT-3.7.2-3] [MQTT-3.9.2-1] [MQTT-3.9.2-2] [MQTT-3.11.2-1] [MQTT-3.11.2-2] [MQTT-3.14.2-3] [MQTT-3.14.2-4] no Reason String or User Properties that would push a packet past the client's Maximum Packet Size", () => {
     const max = 40;
     const opts: ConnectOptions = { ...PERSIST, clientId: "", properties: { maximumPacketSize: max } };
-    const sim = new Sim({ maxPacketSize: 1024, maxQos: 1 });
+    const sim = new Sim({ maxPacketSize: 1024 });
     sim.connect("s", opts);
     const id = (sim.received("s")[0] as Packet & { type: "connack" }).properties.assignedClientIdentifier!;
     const again: ConnectOptions = { ...opts, clientId: id };
