@@ -543,43 +543,74 @@ export class Driver {
         if (this.stopped) return;
         this.feed(input);
         this.scheduleTurnEnd();
+      })
+      .catch((error: unknown) => {
+        // Nothing above should throw (hook answers are validated); if it does, say so rather
+        // than leave an unhandled rejection, which ends a Node process.
+        this.logger.error?.("handling a hook answer failed", { op, error: String(error) });
       });
   }
 
+  /** Events go to the logger and the hooks; each call is guarded on its own, so one failing
+   *  hook (throwing, or an async one rejecting) neither stops the others nor the broker. */
   private observe(event: BrokerEvent): void {
     const hooks = this.hooks;
-    try {
-      hooks.onEvent?.(event);
-      switch (event.type) {
-        case "client-connected": {
-          const conn = this.conns.get(event.conn);
-          if (conn !== undefined) conn.clientId = event.clientId;
-          this.logger.info?.("client connected", { ...event });
-          hooks.onClientConnected?.(event);
-          break;
-        }
-        case "client-disconnected":
-          this.logger.info?.("client disconnected", { ...event });
-          hooks.onClientDisconnected?.(event);
-          break;
-        case "message-published":
-          this.logger.debug?.("message published", { ...event });
-          hooks.onMessagePublished?.(event);
-          break;
-        case "message-dropped":
-          this.logger.debug?.("message dropped", { ...event });
-          hooks.onMessageDropped?.(event);
-          break;
-        case "connect-refused":
-        case "protocol-error":
-          this.logger.warn?.(event.type, { ...event });
-          break;
-        default:
-          // Other events (wills, expiries, ...) only go to onEvent and the log.
-          this.logger.info?.(event.type, { ...event });
+    this.callHook("onEvent", hooks.onEvent, event);
+    switch (event.type) {
+      case "client-connected": {
+        const conn = this.conns.get(event.conn);
+        if (conn !== undefined) conn.clientId = event.clientId;
+        this.log("info", "client connected", event);
+        this.callHook("onClientConnected", hooks.onClientConnected, event);
+        break;
       }
+      case "client-disconnected":
+        this.log("info", "client disconnected", event);
+        this.callHook("onClientDisconnected", hooks.onClientDisconnected, event);
+        break;
+      case "message-published":
+        this.log("debug", "message published", event);
+        this.callHook("onMessagePublished", hooks.onMessagePublished, event);
+        break;
+      case "message-dropped":
+        this.log("debug", "message dropped", event);
+        this.callHook("onMessageDropped", hooks.onMessageDropped, event);
+        break;
+      case "connect-refused":
+      case "protocol-error":
+        this.log("warn", event.type, event);
+        break;
+      default:
+        // Other events (wills, expiries, ...) only go to onEvent and the log.
+        this.log("info", event.type, event);
+    }
+  }
+
+  private log(level: "debug" | "info" | "warn", message: string, event: BrokerEvent): void {
+    const write = this.logger[level];
+    if (write === undefined) return;
+    try {
+      write.call(this.logger, message, { ...event });
+    } catch {
+      // a logger that throws loses its line, nothing else
+    }
+  }
+
+  private callHook<E extends BrokerEvent>(name: string, hook: ((event: E) => void) | undefined, event: E): void {
+    if (hook === undefined) return;
+    const failed = (error: unknown): void => {
+      try {
+        this.logger.error?.("event hook failed", { hook: name, event: event.type, error: String(error) });
+      } catch {
+        // nothing more to do
+      }
+    };
+    try {
+      // typed void, but an async function fits that type: its rejection must not go unhandled
+      const result = hook(event) as unknown;
+      if (typeof (result as PromiseLike<unknown> | undefined)?.then === "function") (result as PromiseLike<unknown>).then(undefined, failed);
     } catch (error) {
-      this.logger.error?.("event hook threw", { event: event.type, error: String(error) });
+      failed(error);
     }
   }
 
@@ -785,10 +816,15 @@ export class Driver {
   }
 }
 
+/** A hook's answer is untrusted: anything but `true`, `false` or a well-formed verdict (an async
+ *  hook that forgot to return gives undefined) is a refusal with `refusal`. */
 function toVerdict(verdict: Verdict, refusal: number): { readonly ok: true } | { readonly ok: false; readonly reasonCode: number } {
   if (verdict === true) return { ok: true };
-  if (verdict === false) return { ok: false, reasonCode: refusal };
-  return verdict;
+  if (typeof verdict === "object" && verdict !== null) {
+    if (verdict.ok === true) return { ok: true };
+    if (verdict.ok === false) return { ok: false, reasonCode: Number.isInteger(verdict.reasonCode) ? verdict.reasonCode : refusal };
+  }
+  return { ok: false, reasonCode: refusal };
 }
 
 function assertNever(value: never): never {
