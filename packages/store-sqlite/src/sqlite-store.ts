@@ -1,7 +1,7 @@
 // The durable Store: better-sqlite3 in WAL mode with group commit. Every apply() of one turn of
 // the event loop goes into one transaction (one fsync), each call inside its own savepoint so a
 // failing call leaves nothing behind without failing its neighbours; promises resolve after COMMIT.
-import { closeSync, existsSync, mkdirSync, openSync, readSync, statSync } from "node:fs";
+import { closeSync, existsSync, mkdirSync, openSync, readSync, rmSync, statSync } from "node:fs";
 import { join } from "node:path";
 import Database from "better-sqlite3";
 import type { Store } from "@harbormq/broker";
@@ -42,6 +42,21 @@ const STATES = ["queued", "sent", "released"] as const;
 const stateCode = { queued: 0, sent: 1, released: 2 } as const;
 const SQLITE_MAGIC = "SQLite format 3\0";
 
+/** The database files stores of this process have open, by identity (device and inode: another
+ *  spelling of the path, a symlink or a hard link is the same file). SQLite's lock is a POSIX
+ *  fcntl lock, and closing ANY descriptor of a file drops all of the process's locks on it, so a
+ *  second open of a file this process holds must be refused before anything opens it with fs
+ *  (openDatabase reads the header that way). Kept on globalThis so that two copies of this
+ *  package loaded in one process see each other's stores. */
+const openFiles: Set<string> = ((globalThis as unknown as Record<symbol, Set<string> | undefined>)[Symbol.for("@harbormq/store-sqlite:open-files")] ??=
+  new Set<string>());
+
+/** Device and inode of `file`, or undefined when there is no such file (then no store has it). */
+function fileIdentity(file: string): string | undefined {
+  const st = statSync(file, { bigint: true, throwIfNoEntry: false });
+  return st === undefined ? undefined : `${st.dev}:${st.ino}`;
+}
+
 interface Pending {
   readonly writes: readonly StoreWrite[];
   readonly resolve: () => void;
@@ -74,6 +89,8 @@ export function openSqliteStore(options: SqliteStoreOptions): Promise<SqliteStor
 export class SqliteStore implements Store {
   readonly file: string;
   private readonly db: DB;
+  /** This store's entry in openFiles (undefined for ":memory:"). */
+  private readonly identity: string | undefined;
   private pending: Pending[] = [];
   private scheduled = false;
   private closed = false;
@@ -105,6 +122,10 @@ export class SqliteStore implements Store {
     this.file = options.file ?? join(options.dir!, DATABASE_FILE);
     const synchronous = options.synchronous ?? "full";
     if (synchronous !== "full" && synchronous !== "normal") throw new TypeError(`openSqliteStore: synchronous must be "full" or "normal", got ${String(synchronous)}`);
+    const memory = this.file === ":memory:";
+    // Before anything opens the file: a store of this process holds it (see openFiles).
+    const held = memory ? undefined : fileIdentity(this.file);
+    if (held !== undefined && openFiles.has(held)) throw new StoreLockedError(this.file);
     this.db = openDatabase(this.file, synchronous);
     try {
       this.s = prepare(this.db);
@@ -112,6 +133,8 @@ export class SqliteStore implements Store {
       this.db.close();
       throw new StoreCorruptError(this.file, `unexpected schema: ${(error as Error).message}`, { cause: error });
     }
+    this.identity = memory ? undefined : fileIdentity(this.file);
+    if (this.identity !== undefined) openFiles.add(this.identity);
     this.lastMessageId = (this.s.getCounters.get() as { last_message_id: number }).last_message_id;
     // The common case: every apply of the turn is valid, so all of them run in one transaction
     // without savepoints. If one throws, the transaction is rolled back and the turn is redone by
@@ -210,6 +233,7 @@ export class SqliteStore implements Store {
     try {
       this.flush(); // a failed COMMIT rejects the pending applies, not close()
       this.db.close(); // releases the exclusive lock
+      if (this.identity !== undefined) openFiles.delete(this.identity);
       return Promise.resolve();
     } catch (error) {
       return Promise.reject(error);
@@ -470,10 +494,16 @@ export class SqliteStore implements Store {
 // ---------------------------------------------------------------------------------------------
 
 /** Opens the file, takes the exclusive lock, checks format and version, creates the schema in a
- *  new database or migrates an older one. Nothing is written to a file that fails a check. */
+ *  new database or migrates an older one. Nothing is written to a file that fails a check (its
+ *  -wal neither; a -shm, SQLite's index of the WAL, may be created, see inspectReadOnly). The
+ *  caller has made sure that no store of this process has the file open (openFiles). */
 function openDatabase(file: string, synchronous: "full" | "normal"): DB {
   const memory = file === ":memory:";
+  const shm = `${file}-shm`;
+  let createdShm = false;
   if (!memory && existsSync(file) && statSync(file).size > 0) {
+    // Plain fs is safe here only because no store of this process holds the file: closing the
+    // descriptor would drop its lock (see openFiles).
     const fd = openSync(file, "r");
     const header = Buffer.alloc(16);
     try {
@@ -482,6 +512,11 @@ function openDatabase(file: string, synchronous: "full" | "normal"): DB {
       closeSync(fd);
     }
     if (header.toString("latin1") !== SQLITE_MAGIC) throw new StoreCorruptError(file, "not a SQLite database");
+    if (existsSync(`${file}-wal`)) {
+      const hadShm = existsSync(shm);
+      inspectReadOnly(file);
+      createdShm = !hadShm && existsSync(shm);
+    }
   }
   let db: DB;
   try {
@@ -498,19 +533,23 @@ function openDatabase(file: string, synchronous: "full" | "normal"): DB {
       db.pragma("locking_mode = EXCLUSIVE");
     }
     db.exec("BEGIN EXCLUSIVE");
+    // We hold the exclusive lock now, so no other connection has the database open (one in WAL
+    // mode holds a shared lock as long as it is open) and nothing uses the -shm that
+    // inspectReadOnly created: this connection keeps its WAL index in memory.
+    if (createdShm) {
+      try {
+        rmSync(shm, { force: true });
+      } catch {
+        // Only tidiness: a leftover -shm is rebuilt or ignored by whoever opens the file next.
+      }
+    }
     try {
-      const appId = db.pragma("application_id", { simple: true }) as number;
-      const version = db.pragma("user_version", { simple: true }) as number;
-      if (appId !== APPLICATION_ID && appId !== 0) throw new StoreCorruptError(file, `another application's SQLite database (application_id ${appId})`);
-      if (version > SCHEMA_VERSION) throw new StoreVersionError(file, version, SCHEMA_VERSION);
+      // Checked again under the lock: the file may have changed since inspectReadOnly.
+      const version = checkFormat(db, file);
       if (version === 0) {
-        const objects = db.prepare("SELECT count(*) FROM sqlite_schema").pluck().get() as number;
-        if (objects > 0 || appId !== 0) throw new StoreCorruptError(file, "a SQLite database without harbormq's format version");
         db.exec(SCHEMA_V1);
         db.pragma(`application_id = ${APPLICATION_ID}`);
         migrate(db, 1);
-      } else if (appId !== APPLICATION_ID) {
-        throw new StoreCorruptError(file, "a SQLite database without harbormq's application id");
       } else if (version < SCHEMA_VERSION) {
         migrate(db, version); // an older harbormq's file: upgraded in place, keeping its data
       }
@@ -531,6 +570,49 @@ function openDatabase(file: string, synchronous: "full" | "normal"): DB {
   } catch (error) {
     db.close();
     throw translate(error, file);
+  }
+}
+
+/** Throws the StoreOpenError that refuses the database, or returns its format version (0: a new,
+ *  empty database). Reads only. */
+function checkFormat(db: DB, file: string): number {
+  const appId = db.pragma("application_id", { simple: true }) as number;
+  const version = db.pragma("user_version", { simple: true }) as number;
+  if (appId !== APPLICATION_ID && appId !== 0) throw new StoreCorruptError(file, `another application's SQLite database (application_id ${appId})`);
+  if (version > SCHEMA_VERSION) throw new StoreVersionError(file, version, SCHEMA_VERSION);
+  if (version === 0) {
+    const objects = db.prepare("SELECT count(*) FROM sqlite_schema").pluck().get() as number;
+    if (objects > 0 || appId !== 0) throw new StoreCorruptError(file, "a SQLite database without harbormq's format version");
+  } else if (appId !== APPLICATION_ID) {
+    throw new StoreCorruptError(file, "a SQLite database without harbormq's application id");
+  }
+  return version;
+}
+
+/**
+ * Runs checkFormat on a read-only connection, for a database with a -wal file (a crash, or a
+ * process that has it open). The read-write connection of openDatabase cannot refuse such a file
+ * without writing it: closing the last connection of a WAL database checkpoints the WAL into the
+ * main file and deletes the WAL, and better-sqlite3 exposes neither SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE
+ * nor SQLITE_FCNTL_PERSIST_WAL to prevent that. A read-only connection never checkpoints, but it
+ * cannot keep the WAL index in memory (that takes EXCLUSIVE locking mode, which a read-only
+ * connection cannot use: SQLITE_IOERR_LOCK), so it creates a -shm file when there is none; that
+ * one is left behind on a refusal. Without a -wal there is nothing to checkpoint, and the checks
+ * run on the read-write connection alone.
+ */
+function inspectReadOnly(file: string): void {
+  let db: DB;
+  try {
+    db = new Database(file, { readonly: true, fileMustExist: true, timeout: 0 });
+  } catch (error) {
+    throw translate(error, file);
+  }
+  try {
+    checkFormat(db, file);
+  } catch (error) {
+    throw translate(error, file);
+  } finally {
+    db.close();
   }
 }
 
