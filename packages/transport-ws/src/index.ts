@@ -39,6 +39,8 @@ export function webSocketDuplex(
   const highWaterMark = options.highWaterMark ?? 64 * 1024;
   let error: Error | undefined;
   let closed = false;
+  /** [MQTT-6.0.0-1] a non-binary frame arrived: nothing this peer sends afterwards is processed. */
+  let refused = false;
   let needDrain = false;
   let closeListeners: ((error?: Error) => void)[] = [];
   let drainListener: (() => void) | undefined;
@@ -90,10 +92,18 @@ export function webSocketDuplex(
     },
     onData(listener) {
       ws.on("message", (data, isBinary) => {
-        // [MQTT-6.0.0-1] only binary frames carry MQTT; anything else closes the connection.
+        // ws.close() only starts the closing handshake: frames keep arriving until the peer
+        // answers (a hostile one never does), and none of them may reach the driver.
+        if (refused) return;
+        // [MQTT-6.0.0-1] only binary frames carry MQTT; anything else closes the network connection.
         if (!isBinary) {
+          refused = true;
           error ??= new Error("text frame on an MQTT WebSocket");
           ws.close(1003, "binary frames only");
+          // Cut the connection once the close frame is flushed instead of waiting for the answer.
+          const socket = options.socket;
+          if (socket === undefined || socket.destroyed) ws.terminate();
+          else socket.end(() => ws.terminate());
           return;
         }
         if (Array.isArray(data)) for (const part of data) listener(part);
@@ -109,6 +119,23 @@ export function webSocketDuplex(
       drainListener = listener;
     },
   };
+}
+
+/** The path of a request target, or undefined if it cannot be parsed: `new URL` throws on targets
+ *  Node's HTTP parser accepts ("//[", "http://[::1/mqtt", "http://a:99999/mqtt"). */
+function pathOf(target: string): string | undefined {
+  try {
+    return new URL(target, "http://localhost").pathname;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Answers an upgrade request with an HTTP error and closes its socket. */
+function refuseUpgrade(socket: NodeDuplex, status: number): void {
+  socket.on("error", () => socket.destroy());
+  socket.once("finish", () => socket.destroy());
+  socket.end(`HTTP/1.1 ${status} ${http.STATUS_CODES[status] ?? ""}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
 }
 
 function remoteOf(req: IncomingMessage): string {
@@ -137,8 +164,13 @@ export function wsTransport(options: WsTransportOptions = {}): Transport {
     name: "ws",
     listen(accept) {
       onUpgrade = (req, socket, head) => {
-        const url = new URL(req.url ?? "/", "http://localhost");
-        if (url.pathname !== path) {
+        const pathname = pathOf(req.url ?? "/");
+        if (pathname === undefined) {
+          // Not ours to judge on a shared server; on our own, a bad request must not throw.
+          if (own) refuseUpgrade(socket, 400);
+          return;
+        }
+        if (pathname !== path) {
           if (own) socket.destroy();
           return;
         }
