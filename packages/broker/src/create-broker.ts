@@ -38,10 +38,13 @@ export interface TransportAddress {
 }
 
 export interface HarborBroker {
-  /** Restores the store into the core, then starts every transport. */
+  /** Restores the store into the core, then starts every transport. Rejects if a transport
+   *  cannot start (after stopping the others; listen() may be called again) or if close() is
+   *  called before it finished. */
   listen(): Promise<void>;
   /** Graceful shutdown: stop accepting, let the core close every session (wills if configured),
-   *  make every pending write durable, send last bytes, close the clients, close the store. */
+   *  make every pending write durable, send last bytes, close the clients, close the store.
+   *  During listen() it waits for the transports being started, then closes them too. */
   close(): Promise<void>;
   readonly config: BrokerConfig;
   readonly stats: Readonly<BrokerStats & DriverStats>;
@@ -87,7 +90,13 @@ export function createBroker(options: BrokerOptions): HarborBroker {
   const transports = options.transports;
   let core: Broker | undefined;
   let driver: Driver | undefined;
-  let state: "new" | "starting" | "listening" | "closing" | "closed" | "failed" = "new";
+  type State = "new" | "starting" | "listening" | "closing" | "closed" | "failed";
+  let state: State = "new";
+  /** Read through a call so that TypeScript does not narrow it across awaits. */
+  const now = (): State => state;
+  /** The listen() in progress: close() and a fail-stop wait for it, then stop what it started. */
+  let starting: Promise<void> | undefined;
+  let closing: Promise<void> | undefined;
   let failing: Promise<void> | undefined;
   /** Fail-stop after a failed store write (the driver has already cut every connection). */
   const fatal = (error: unknown): void => {
@@ -95,7 +104,10 @@ export function createBroker(options: BrokerOptions): HarborBroker {
     state = "failed";
     const err = error instanceof Error ? error : new Error(String(error));
     options.logger?.error?.("store write failed; the broker stopped", { error: err.message });
+    const pending = starting;
     failing = (async () => {
+      // Transports still starting would bind after being closed: close them once started.
+      await pending?.catch(() => undefined);
       await Promise.allSettled(transports.map((t) => t.close()));
       await store.close().catch(() => undefined);
     })();
@@ -110,6 +122,72 @@ export function createBroker(options: BrokerOptions): HarborBroker {
     return out;
   };
 
+  const interrupted = (): Error => new Error("close() was called before listen() finished");
+
+  /** listen(): restore, then start every transport. close() or a fail-stop may come at any await. */
+  const start = async (): Promise<void> => {
+    let snapshot: Snapshot;
+    try {
+      snapshot = await store.restore(config.queueWindow);
+    } catch (error) {
+      if (now() === "starting") state = "new";
+      throw error;
+    }
+    if (now() !== "starting") throw interrupted(); // close() is waiting: start nothing
+    const started = new Broker(config, snapshot);
+    core = started;
+    const d = new Driver({
+      core: started,
+      codec,
+      store,
+      hooks,
+      logger: options.logger ?? {},
+      maxPacketSize: config.maxPacketSize,
+      clock: monotonicNow,
+      ...(options.congestedBudget === undefined ? {} : { congestedBudget: options.congestedBudget }),
+      ...(options.maxPendingBytes === undefined ? {} : { maxPendingBytes: options.maxPendingBytes }),
+      onStoreFailure: fatal,
+    });
+    driver = d;
+    // allSettled, not all: closing the transports while one is still starting would leave it bound.
+    const results = await Promise.allSettled(transports.map((t) => t.listen((duplex) => d.accept(duplex, t.name))));
+    const failure = results.find((r): r is PromiseRejectedResult => r.status === "rejected");
+    // The store failed while the transports started: fatal() closes them once this returns, and
+    // onFatal reports it.
+    if (now() === "failed") return;
+    if (now() !== "starting") {
+      // close() was called meanwhile and waits for this: it closes the transports and the driver.
+      throw failure === undefined ? interrupted() : failure.reason;
+    }
+    if (failure !== undefined) {
+      // One transport failed (port in use, ...): stop the others, leave the store usable.
+      await Promise.allSettled(transports.map((t) => t.close()));
+      await d.shutdown(0);
+      if (now() === "starting") state = "new";
+      throw failure.reason;
+    }
+    state = "listening";
+    options.logger?.info?.("listening", { addresses: addresses() });
+  };
+
+  const shutdown = async (): Promise<void> => {
+    state = "closing";
+    // A listen() in progress sees "closing" and stops; its transports are closed below.
+    await starting?.catch(() => undefined);
+    if (now() !== "failed") {
+      await Promise.all(transports.map((t) => t.close()));
+      await driver?.shutdown(options.shutdownTimeout ?? 5000);
+      await store.close();
+    }
+    // A write that failed during the shutdown stopped the broker (fail-stop): it stays "failed",
+    // and close() resolves after onFatal has been called.
+    if (now() === "failed") {
+      await failing;
+      return;
+    }
+    state = "closed";
+  };
+
   return {
     config,
     get stats() {
@@ -122,58 +200,18 @@ export function createBroker(options: BrokerOptions): HarborBroker {
     async listen() {
       if (state !== "new") throw new Error(`listen() on a broker that is ${state}`);
       state = "starting";
-      let snapshot: Snapshot;
+      const pending = start();
+      starting = pending;
       try {
-        snapshot = await store.restore(config.queueWindow);
-      } catch (error) {
-        state = "new";
-        throw error;
+        await pending;
+      } finally {
+        starting = undefined;
       }
-      const started = new Broker(config, snapshot);
-      core = started;
-      const d = new Driver({
-        core: started,
-        codec,
-        store,
-        hooks,
-        logger: options.logger ?? {},
-        maxPacketSize: config.maxPacketSize,
-        clock: monotonicNow,
-        ...(options.congestedBudget === undefined ? {} : { congestedBudget: options.congestedBudget }),
-        ...(options.maxPendingBytes === undefined ? {} : { maxPendingBytes: options.maxPendingBytes }),
-        onStoreFailure: fatal,
-      });
-      driver = d;
-      try {
-        await Promise.all(transports.map((t) => t.listen((duplex) => d.accept(duplex, t.name))));
-      } catch (error) {
-        // One transport failed (port in use, ...): stop the others, leave the store usable.
-        await Promise.allSettled(transports.map((t) => t.close()));
-        await d.shutdown(0);
-        state = "new";
-        throw error;
-      }
-      if (state !== "starting") return; // the store failed while the transports started
-      state = "listening";
-      options.logger?.info?.("listening", { addresses: addresses() });
     },
-    async close() {
-      if (state === "failed") {
-        await failing;
-        return;
-      }
-      if (state === "closing" || state === "closed") return;
-      state = "closing";
-      await Promise.all(transports.map((t) => t.close()));
-      await driver?.shutdown(options.shutdownTimeout ?? 5000);
-      await store.close();
-      // A write that failed during the shutdown stopped the broker (fail-stop): it stays "failed",
-      // and close() resolves after onFatal has been called.
-      if ((state as string) === "failed") {
-        await failing;
-        return;
-      }
-      state = "closed";
+    close() {
+      if (state === "failed") return failing ?? Promise.resolve();
+      closing ??= shutdown();
+      return closing;
     },
   };
 }

@@ -156,30 +156,71 @@ function serverTransport(
   const host = options.host ?? "0.0.0.0";
   const port = options.port ?? (name === "tls" ? 8883 : 1883);
   const closeTimeout = options.closeTimeout ?? 5000;
-  let listening = false;
+  /** Set by listen(), cleared by close() and by a failed listen(): the server's listeners are
+   *  added once, here, so a retried listen() never leaves a stale accept behind. */
+  let accept: ((duplex: Duplex) => void) | undefined;
+  /** The current listen(): resolves to whether the port was bound. */
+  let started: Promise<boolean> | undefined;
+  let bound = false;
+  server.on(connectionEvent, (socket: net.Socket) => {
+    // A connection accepted between close() and the server's unbinding.
+    if (accept === undefined) socket.destroy();
+    else accept(socketDuplex(socket, { closeTimeout }));
+  });
+  // A failed TLS handshake only concerns that socket.
+  if (connectionEvent === "secureConnection") server.on("tlsClientError", (_err: Error, socket: net.Socket) => socket.destroy());
+  server.on("error", (error) => {
+    if (bound) options.onError?.(error);
+  });
   return {
     name,
-    listen(accept) {
-      server.on(connectionEvent, (socket: net.Socket) => accept(socketDuplex(socket, { closeTimeout })));
-      // A failed TLS handshake only concerns that socket.
-      server.on("tlsClientError", (_err: Error, socket: net.Socket) => socket.destroy());
-      return new Promise((resolve, reject) => {
-        server.once("error", reject);
-        server.listen(port, host, () => {
-          server.off("error", reject);
-          server.on("error", (error) => options.onError?.(error));
-          listening = true;
-          resolve();
-        });
+    listen(acceptFn) {
+      if (started !== undefined) return Promise.reject(new Error(`the ${name} transport is already listening`));
+      accept = acceptFn;
+      let failure: unknown;
+      const attempt = new Promise<boolean>((resolve) => {
+        const onListening = (): void => {
+          server.off("error", onFailure);
+          bound = true;
+          resolve(true);
+        };
+        const onFailure = (error: unknown): void => {
+          server.off("listening", onListening);
+          server.off("error", onFailure);
+          failure = error;
+          resolve(false);
+        };
+        server.once("listening", onListening);
+        server.once("error", onFailure);
+        try {
+          server.listen(port, host);
+        } catch (error) {
+          onFailure(error); // an invalid port or host throws at once
+        }
+      });
+      started = attempt;
+      return attempt.then((ok) => {
+        if (ok) return;
+        if (started === attempt) {
+          started = undefined;
+          accept = undefined;
+        }
+        throw failure;
       });
     },
     close() {
-      if (!listening) return Promise.resolve();
-      listening = false;
-      // Stops accepting at once; the 'close' event would wait for the connections, which the
-      // driver closes itself, so do not wait for it.
-      server.close();
-      return Promise.resolve();
+      accept = undefined;
+      const pending = started;
+      started = undefined;
+      if (pending === undefined) return Promise.resolve();
+      // A listen() still in progress binds later: wait for it, then unbind, so that no port stays
+      // bound after close() resolved. Stop accepting at once; the 'close' event would wait for the
+      // connections, which the driver closes itself, so do not wait for it.
+      return pending.then((ok) => {
+        if (!ok) return;
+        bound = false;
+        server.close();
+      });
     },
     address() {
       const address = server.address();

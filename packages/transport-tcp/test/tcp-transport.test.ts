@@ -73,6 +73,45 @@ describe("tcp listener", () => {
       await first.close();
     }
   });
+
+  // Found by review: each listen() added another 'connection' listener, so after a failed
+  // listen() and a retry every socket also reached the accept of the failed attempt.
+  it("a listen() retried after EADDRINUSE hands sockets only to the new accept", async () => {
+    const blocker = net.createServer();
+    await new Promise<void>((resolve) => blocker.listen(0, "127.0.0.1", resolve));
+    const port = (blocker.address() as net.AddressInfo).port;
+    const t = tcpTransport({ host: "127.0.0.1", port });
+    const stale: Duplex[] = [];
+    const fresh: Duplex[] = [];
+    await expect(t.listen((d) => stale.push(d))).rejects.toMatchObject({ code: "EADDRINUSE" });
+    await new Promise<void>((resolve) => blocker.close(() => resolve()));
+    await t.listen((d) => fresh.push(d));
+    try {
+      const client = await connectTcp(t);
+      await vi.waitFor(() => expect(fresh).toHaveLength(1));
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      expect(stale).toHaveLength(0);
+      client.destroy?.();
+    } finally {
+      await t.close();
+    }
+  });
+
+  // Found by review: close() during listen() did nothing (not listening yet), and the port was
+  // bound afterwards.
+  it("close() during listen() leaves the port unbound", async () => {
+    const t = local();
+    const listening = t.listen(() => {});
+    await t.close();
+    await listening.catch(() => undefined);
+    expect(t.address()).toBeUndefined();
+    // close() of a transport that never listened, and listen() again, work too.
+    await local().close();
+    await t.listen(() => {});
+    expect(t.address()).toBeDefined();
+    await t.close();
+    expect(t.address()).toBeUndefined();
+  });
 });
 
 describe("socket duplex", () => {

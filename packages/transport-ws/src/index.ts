@@ -158,49 +158,91 @@ export function wsTransport(options: WsTransportOptions = {}): Transport {
     maxPayload: options.maxPayload ?? 268_435_460,
     handleProtocols: (offered) => protocols.find((p) => offered.has(p)) ?? false,
   });
-  let onUpgrade: ((req: IncomingMessage, socket: NodeDuplex, head: Buffer) => void) | undefined;
-  let listening = false;
+  /** Set by listen(), cleared by close() and by a failed listen(). */
+  let accept: ((duplex: Duplex) => void) | undefined;
+  /** The current listen(): resolves to whether it bound the port of its own server. */
+  let started: Promise<boolean> | undefined;
+  let bound = false;
+  const onUpgrade = (req: IncomingMessage, socket: NodeDuplex, head: Buffer): void => {
+    const pathname = pathOf(req.url ?? "/");
+    if (pathname === undefined) {
+      // Not ours to judge on a shared server; on our own, a bad request must not throw.
+      if (own) refuseUpgrade(socket, 400);
+      return;
+    }
+    if (pathname !== path || accept === undefined) {
+      if (own) socket.destroy();
+      return;
+    }
+    socket.on("error", () => socket.destroy());
+    wss.handleUpgrade(req, socket, head, (ws) => {
+      // close() was called during the handshake.
+      if (accept === undefined) ws.terminate();
+      else accept(webSocketDuplex(ws, remoteOf(req), { highWaterMark, socket: req.socket }));
+    });
+  };
+  if (own) {
+    server.on("error", (error) => {
+      if (bound) options.onError?.(error);
+    });
+  }
   return {
     name: "ws",
-    listen(accept) {
-      onUpgrade = (req, socket, head) => {
-        const pathname = pathOf(req.url ?? "/");
-        if (pathname === undefined) {
-          // Not ours to judge on a shared server; on our own, a bad request must not throw.
-          if (own) refuseUpgrade(socket, 400);
-          return;
-        }
-        if (pathname !== path) {
-          if (own) socket.destroy();
-          return;
-        }
-        socket.on("error", () => socket.destroy());
-        wss.handleUpgrade(req, socket, head, (ws) => {
-          accept(webSocketDuplex(ws, remoteOf(req), { highWaterMark, socket: req.socket }));
-        });
-      };
+    listen(acceptFn) {
+      if (started !== undefined) return Promise.reject(new Error("the ws transport is already listening"));
+      accept = acceptFn;
+      // Added here, not at creation, so that a server we are attached to carries it only while
+      // we listen; close() and a failed listen() remove it.
       server.on("upgrade", onUpgrade);
-      listening = true;
-      if (!own || server.listening) return Promise.resolve();
-      return new Promise((resolve, reject) => {
-        server.once("error", reject);
-        server.listen(options.port ?? 8080, options.host ?? "0.0.0.0", () => {
-          server.off("error", reject);
-          server.on("error", (error) => options.onError?.(error));
-          resolve();
-        });
+      let failure: unknown;
+      const attempt = !own
+        ? Promise.resolve(false)
+        : new Promise<boolean>((resolve) => {
+            const onListening = (): void => {
+              server.off("error", onFailure);
+              bound = true;
+              resolve(true);
+            };
+            const onFailure = (error: unknown): void => {
+              server.off("listening", onListening);
+              server.off("error", onFailure);
+              failure = error;
+              resolve(false);
+            };
+            server.once("listening", onListening);
+            server.once("error", onFailure);
+            try {
+              server.listen(options.port ?? 8080, options.host ?? "0.0.0.0");
+            } catch (error) {
+              onFailure(error); // an invalid port or host throws at once
+            }
+          });
+      started = attempt;
+      return attempt.then((ok) => {
+        if (ok || !own) return;
+        if (started === attempt) {
+          started = undefined;
+          accept = undefined;
+          server.off("upgrade", onUpgrade);
+        }
+        throw failure;
       });
     },
     close() {
-      if (!listening) return Promise.resolve();
-      listening = false;
-      if (onUpgrade !== undefined) server.off("upgrade", onUpgrade);
-      // Stops accepting at once; existing WebSockets are closed by the driver.
-      if (own) {
+      accept = undefined;
+      const pending = started;
+      started = undefined;
+      server.off("upgrade", onUpgrade);
+      if (pending === undefined) return Promise.resolve();
+      // A listen() still in progress binds later: wait for it, then unbind, so that no port stays
+      // bound after close() resolved. Stops accepting at once; existing WebSockets are closed by
+      // the driver.
+      return pending.then((ok) => {
+        if (!ok) return;
+        bound = false;
         server.close();
         server.closeIdleConnections();
-      }
-      return Promise.resolve();
+      });
     },
     address() {
       const address = server.address();

@@ -1,5 +1,5 @@
 // Regression tests for WebSocket findings of a robustness review: a request target that `new URL`
-// cannot parse, and frames after a text frame.
+// cannot parse, frames after a text frame, and listen()/close() of the transport's own server.
 import * as net from "node:net";
 import { describe, expect, it } from "vitest";
 import { WebSocket } from "ws";
@@ -174,5 +174,45 @@ describe("wsTransport robustness", () => {
     }
     expect(errors.map(String)).toEqual([]);
     expect(answers).toEqual(Array(3).fill({ response: "HTTP/1.1 400 Bad Request", closed: true }));
+  });
+
+  it("a listen() retried after EADDRINUSE hands WebSockets only to the new accept", async () => {
+    const blocker = net.createServer();
+    await new Promise<void>((resolve) => blocker.listen(0, "127.0.0.1", resolve));
+    const port = (blocker.address() as net.AddressInfo).port;
+    const t = wsTransport({ host: "127.0.0.1", port });
+    const stale: Duplex[] = [];
+    const fresh: Duplex[] = [];
+    await expect(t.listen((d) => stale.push(d))).rejects.toMatchObject({ code: "EADDRINUSE" });
+    await new Promise<void>((resolve) => blocker.close(() => resolve()));
+    await t.listen((d) => fresh.push(d));
+    try {
+      const client = await new Promise<WebSocket>((resolve, reject) => {
+        const c = new WebSocket(`ws://127.0.0.1:${port}/mqtt`, ["mqtt"]);
+        c.once("open", () => resolve(c));
+        c.once("error", reject);
+      });
+      await until(() => fresh.length === 1, "accept");
+      await sleep(20);
+      expect(stale).toHaveLength(0);
+      client.terminate();
+    } finally {
+      await t.close();
+    }
+  });
+
+  // Before, close() during listen() closed the HTTP server before it was bound: it never bound,
+  // and listen() never settled.
+  it("close() during listen() leaves the port unbound, and listen() settles", async () => {
+    const t = wsTransport({ host: "127.0.0.1", port: 0 });
+    const listening = t.listen(() => {});
+    await t.close();
+    const settled = await Promise.race([listening.then(() => true, () => true), sleep(1000).then(() => false)]);
+    expect(settled).toBe(true);
+    expect(t.address()).toBeUndefined();
+    await t.listen(() => {});
+    expect(t.address()).toBeDefined();
+    await t.close();
+    expect(t.address()).toBeUndefined();
   });
 });
