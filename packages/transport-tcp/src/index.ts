@@ -3,7 +3,7 @@
 import { readFileSync } from "node:fs";
 import * as net from "node:net";
 import * as tls from "node:tls";
-import type { Duplex, Transport } from "@harbormq/broker";
+import { bindServer, type Duplex, type Transport } from "@harbormq/broker";
 
 export interface TcpTransportOptions {
   /** Default "0.0.0.0"; tests use "127.0.0.1". */
@@ -178,26 +178,11 @@ function serverTransport(
       if (started !== undefined) return Promise.reject(new Error(`the ${name} transport is already listening`));
       accept = acceptFn;
       let failure: unknown;
-      const attempt = new Promise<boolean>((resolve) => {
-        const onListening = (): void => {
-          server.off("error", onFailure);
-          bound = true;
-          resolve(true);
-        };
-        const onFailure = (error: unknown): void => {
-          server.off("listening", onListening);
-          server.off("error", onFailure);
-          failure = error;
-          resolve(false);
-        };
-        server.once("listening", onListening);
-        server.once("error", onFailure);
-        try {
-          server.listen(port, host);
-        } catch (error) {
-          onFailure(error); // an invalid port or host throws at once
-        }
-      });
+      const attempt = bindServer(
+        server,
+        () => server.listen(port, host),
+        (error) => (failure = error),
+      ).then((ok) => (bound = ok));
       started = attempt;
       return attempt.then((ok) => {
         if (ok) return;

@@ -5,7 +5,7 @@ import * as http from "node:http";
 import type { IncomingMessage } from "node:http";
 import type { Duplex as NodeDuplex } from "node:stream";
 import { WebSocket, WebSocketServer } from "ws";
-import type { Duplex, Transport } from "@harbormq/broker";
+import { bindServer, type Duplex, type Transport } from "@harbormq/broker";
 
 export interface WsTransportOptions {
   /** Default "0.0.0.0"; ignored with `server`. */
@@ -197,26 +197,11 @@ export function wsTransport(options: WsTransportOptions = {}): Transport {
       let failure: unknown;
       const attempt = !own
         ? Promise.resolve(false)
-        : new Promise<boolean>((resolve) => {
-            const onListening = (): void => {
-              server.off("error", onFailure);
-              bound = true;
-              resolve(true);
-            };
-            const onFailure = (error: unknown): void => {
-              server.off("listening", onListening);
-              server.off("error", onFailure);
-              failure = error;
-              resolve(false);
-            };
-            server.once("listening", onListening);
-            server.once("error", onFailure);
-            try {
-              server.listen(options.port ?? 8080, options.host ?? "0.0.0.0");
-            } catch (error) {
-              onFailure(error); // an invalid port or host throws at once
-            }
-          });
+        : bindServer(
+            server,
+            () => server.listen(options.port ?? 8080, options.host ?? "0.0.0.0"),
+            (error) => (failure = error),
+          ).then((ok) => (bound = ok));
       started = attempt;
       return attempt.then((ok) => {
         if (ok || !own) return;
