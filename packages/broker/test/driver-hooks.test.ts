@@ -2,61 +2,10 @@
 // one event hook failing must not crash the broker, hang a client or silence other hooks.
 // (Found by a review in session 5; each test failed before its fix.)
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { Decoder, encode, type Packet, type ProtocolVersion, type QoS } from "@harbormq/codec";
-import { createBroker, type Duplex, type Hooks, type Verdict } from "@harbormq/broker";
+import { createBroker, type Hooks, type Verdict } from "@harbormq/broker";
 import { memoryTransport, type MemoryTransport } from "@harbormq/transport-memory";
+import { connect, publish, RawClient } from "./fixtures/raw-client.js";
 import { turn, until } from "./transport-conformance.js";
-
-const enc = new TextEncoder();
-
-class RawClient {
-  readonly received: Packet[] = [];
-  closed = false;
-  private readonly decoder: Decoder;
-  constructor(
-    readonly duplex: Duplex,
-    readonly version: ProtocolVersion = 4,
-  ) {
-    this.decoder = new Decoder({ version });
-    duplex.onData((chunk) => {
-      this.decoder.push(chunk);
-      for (let p = this.decoder.next(); p !== undefined; p = this.decoder.next()) {
-        if (p.type === "error") throw new Error(`client decode error: ${p.message}`);
-        this.received.push(p);
-      }
-    });
-    duplex.onClose(() => (this.closed = true));
-  }
-  send(...packets: Packet[]): void {
-    for (const p of packets) this.duplex.write(encode(p, this.version));
-  }
-  count(type: Packet["type"]): number {
-    return this.received.filter((p) => p.type === type).length;
-  }
-}
-
-const connect = (clientId: string): Packet => ({
-  type: "connect",
-  protocolName: "MQTT",
-  protocolVersion: 4,
-  clean: true,
-  keepAlive: 0,
-  clientId,
-  will: undefined,
-  username: undefined,
-  password: undefined,
-  properties: {},
-});
-const publish = (topic: string, payload: string, qos: QoS, packetId?: number): Packet => ({
-  type: "publish",
-  topic,
-  payload: enc.encode(payload),
-  qos,
-  retain: false,
-  dup: false,
-  packetId: qos === 0 ? undefined : packetId,
-  properties: {},
-});
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 

@@ -1,91 +1,11 @@
 // The driver with the real core and codec over the memory transport: bytes in, bytes out.
 import { describe, expect, it } from "vitest";
-import {
-  Decoder,
-  encode,
-  type Packet,
-  type ProtocolVersion,
-  type PublishPacket,
-  type QoS,
-} from "@harbormq/codec";
+import { encode, type Packet, type ProtocolVersion, type QoS } from "@harbormq/codec";
 import type { StoreWrite } from "@harbormq/core";
-import { createBroker, MemoryStore, type BrokerOptions, type Duplex, type HarborBroker, type Verdict } from "@harbormq/broker";
+import { createBroker, MemoryStore, type BrokerOptions, type HarborBroker, type Verdict } from "@harbormq/broker";
 import { memoryTransport, type MemoryTransport } from "@harbormq/transport-memory";
+import { connect, puback, publish, RawClient, subscribe } from "./fixtures/raw-client.js";
 import { turn, until } from "./transport-conformance.js";
-
-const enc = new TextEncoder();
-
-/** A raw MQTT client over a memory pipe: encodes what it sends, decodes what it gets. */
-class RawClient {
-  readonly received: Packet[] = [];
-  closed = false;
-  bytes = 0;
-  private readonly decoder: Decoder;
-  constructor(
-    readonly duplex: Duplex,
-    readonly version: ProtocolVersion = 4,
-  ) {
-    this.decoder = new Decoder({ version });
-    duplex.onData((chunk) => {
-      this.bytes += chunk.length;
-      this.decoder.push(chunk);
-      for (let p = this.decoder.next(); p !== undefined; p = this.decoder.next()) {
-        if (p.type === "error") throw new Error(`client decode error: ${p.message}`);
-        this.received.push(p);
-      }
-    });
-    duplex.onClose(() => (this.closed = true));
-  }
-  send(...packets: Packet[]): void {
-    const parts = packets.map((p) => encode(p, this.version));
-    const all = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-    let o = 0;
-    for (const p of parts) {
-      all.set(p, o);
-      o += p.length;
-    }
-    this.duplex.write(all);
-  }
-  raw(bytes: number[] | Uint8Array): void {
-    this.duplex.write(bytes instanceof Uint8Array ? bytes : Uint8Array.from(bytes));
-  }
-  publishes(): PublishPacket[] {
-    return this.received.filter((p): p is PublishPacket => p.type === "publish");
-  }
-  count(type: Packet["type"]): number {
-    return this.received.filter((p) => p.type === type).length;
-  }
-}
-
-const connect = (clientId: string, clean = true, version: ProtocolVersion = 4): Packet => ({
-  type: "connect",
-  protocolName: version === 3 ? "MQIsdp" : "MQTT",
-  protocolVersion: version,
-  clean,
-  keepAlive: 0,
-  clientId,
-  will: undefined,
-  username: undefined,
-  password: undefined,
-  properties: {},
-});
-const subscribe = (filter: string, qos: QoS, packetId = 1): Packet => ({
-  type: "subscribe",
-  packetId,
-  subscriptions: [{ topicFilter: filter, qos, noLocal: false, retainAsPublished: false, retainHandling: 0 }],
-  properties: {},
-});
-const publish = (topic: string, payload: string | Uint8Array, qos: QoS, packetId?: number): Packet => ({
-  type: "publish",
-  topic,
-  payload: typeof payload === "string" ? enc.encode(payload) : payload,
-  qos,
-  retain: false,
-  dup: false,
-  packetId: qos === 0 ? undefined : packetId,
-  properties: {},
-});
-const puback = (packetId: number): Packet => ({ type: "puback", packetId, reasonCode: 0, properties: {} });
 
 /** MemoryStore that records apply calls and can hold them until released. */
 class GatedStore extends MemoryStore {

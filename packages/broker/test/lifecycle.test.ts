@@ -4,25 +4,13 @@
 // packages/transport-ws/test/ws-robust.test.ts, the transports' own listen/close in their packages.
 import * as net from "node:net";
 import { describe, expect, it } from "vitest";
-import { encode, type Packet } from "@harbormq/codec";
+import { encode } from "@harbormq/codec";
 import { createBroker, MemoryStore, type Duplex, type Transport } from "@harbormq/broker";
 import { memoryTransport } from "@harbormq/transport-memory";
 import { tcpTransport } from "@harbormq/transport-tcp";
 import type { Snapshot } from "@harbormq/core";
+import { connect } from "./fixtures/raw-client.js";
 import { until } from "./transport-conformance.js";
-
-const connect = (clientId: string, clean = true): Packet => ({
-  type: "connect",
-  protocolName: "MQTT",
-  protocolVersion: 4,
-  clean,
-  keepAlive: 0,
-  clientId,
-  will: undefined,
-  username: undefined,
-  password: undefined,
-  properties: {},
-});
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 

@@ -3,63 +3,12 @@
 import * as net from "node:net";
 import { describe, expect, it } from "vitest";
 import { WebSocket } from "ws";
-import { Decoder, encode, type Packet, type QoS } from "@harbormq/codec";
+import { encode } from "@harbormq/codec";
 import { createBroker, type Duplex } from "@harbormq/broker";
 import { memoryTransport } from "@harbormq/transport-memory";
 import { wsTransport } from "@harbormq/transport-ws";
+import { connect, publish, RawClient, subscribe } from "../../broker/test/fixtures/raw-client.js";
 import { until } from "../../broker/test/transport-conformance.js";
-
-const enc = new TextEncoder();
-
-/** An MQTT 3.1.1 client on a Duplex that records what it receives. */
-class RawClient {
-  readonly received: Packet[] = [];
-  private readonly decoder = new Decoder({ version: 4 });
-  constructor(readonly duplex: Duplex) {
-    duplex.onData((chunk) => {
-      this.decoder.push(chunk);
-      for (let p = this.decoder.next(); p !== undefined; p = this.decoder.next()) {
-        if (p.type === "error") throw new Error(`client decode error: ${p.message}`);
-        this.received.push(p);
-      }
-    });
-  }
-  send(...packets: Packet[]): void {
-    for (const p of packets) this.duplex.write(encode(p, 4));
-  }
-  count(type: Packet["type"]): number {
-    return this.received.filter((p) => p.type === type).length;
-  }
-}
-
-const connect = (clientId: string): Packet => ({
-  type: "connect",
-  protocolName: "MQTT",
-  protocolVersion: 4,
-  clean: true,
-  keepAlive: 0,
-  clientId,
-  will: undefined,
-  username: undefined,
-  password: undefined,
-  properties: {},
-});
-const subscribe = (filter: string, qos: QoS): Packet => ({
-  type: "subscribe",
-  packetId: 1,
-  subscriptions: [{ topicFilter: filter, qos, noLocal: false, retainAsPublished: false, retainHandling: 0 }],
-  properties: {},
-});
-const publish = (topic: string, payload: string): Packet => ({
-  type: "publish",
-  topic,
-  payload: enc.encode(payload),
-  qos: 0,
-  retain: false,
-  dup: false,
-  packetId: undefined,
-  properties: {},
-});
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -128,7 +77,7 @@ describe("MQTT 3.1.1", () => {
     // The text frame and MQTT packets behind it in the same TCP segment.
     socket.write(
       Buffer.concat([
-        frame(0x1, enc.encode("not mqtt")),
+        frame(0x1, new TextEncoder().encode("not mqtt")),
         frame(0x2, encode(connect("late"), 4)),
         frame(0x2, encode(publish("late/x", "routed after the text frame"), 4)),
       ]),
