@@ -264,7 +264,9 @@ export function decodeConfig(json: unknown): Parsed<ConfigFile> {
 export function parseConfigText(text: string): Parsed<ConfigFile> {
   let json: unknown;
   try {
-    json = JSON.parse(text);
+    // A UTF-8 byte order mark (Windows editors, PowerShell's Out-File) is not JSON, but it is
+    // invisible in the error message: skip it.
+    json = JSON.parse(text.startsWith("\uFEFF") ? text.slice(1) : text);
   } catch (err) {
     return { ok: false, errors: [`not valid JSON: ${(err as Error).message}`] };
   }
@@ -277,7 +279,16 @@ export function parseConfigText(text: string): Parsed<ConfigFile> {
 export type ListenerSettings =
   /** `host` undefined: all interfaces (IPv6 and IPv4 where available, else IPv4). */
   | { readonly type: "tcp"; readonly port: number; readonly host: string | undefined }
-  | { readonly type: "tls"; readonly port: number; readonly host: string | undefined; readonly cert: string; readonly key: string; readonly index: number | undefined }
+  /** `certFrom` / `keyFrom`: where each path came from, for errors ("--cert", "listeners.0.key"). */
+  | {
+      readonly type: "tls";
+      readonly port: number;
+      readonly host: string | undefined;
+      readonly cert: string;
+      readonly key: string;
+      readonly certFrom: string;
+      readonly keyFrom: string;
+    }
   | { readonly type: "ws"; readonly port: number; readonly host: string | undefined; readonly path: string };
 
 export type PersistenceSettings =
@@ -303,20 +314,32 @@ export function resolveSettings(file: ConfigFile, flags: CliFlags): Parsed<Setti
       case "tcp":
         return { type: "tcp", port: l.port ?? defaultPorts.tcp, host: l.host };
       case "tls":
-        return { type: "tls", port: l.port ?? defaultPorts.tls, host: l.host, cert: l.cert, key: l.key, index };
+        return {
+          type: "tls",
+          port: l.port ?? defaultPorts.tls,
+          host: l.host,
+          cert: l.cert,
+          key: l.key,
+          certFrom: `listeners.${index}.cert`,
+          keyFrom: `listeners.${index}.key`,
+        };
       case "ws":
         return { type: "ws", port: l.port ?? defaultPorts.ws, host: l.host, path: l.path ?? "/mqtt" };
     }
   });
-  // A port flag replaces the listeners of its kind with one on that port.
+  // A port flag replaces the listeners of its kind with one on that port. It keeps the first
+  // one's bind address (and path, cert, key): `-p` changes a port, it must not turn a listener
+  // bound to 127.0.0.1 into one open on every interface (found by review). --host, applied
+  // below, is the way to change the address.
   if (flags.port !== undefined) {
-    listeners = [{ type: "tcp", port: flags.port, host: undefined }, ...listeners.filter((l) => l.type !== "tcp")];
+    const first = listeners.find((l) => l.type === "tcp");
+    listeners = [{ type: "tcp", port: flags.port, host: first?.host }, ...listeners.filter((l) => l.type !== "tcp")];
   }
   if (flags.wsPort !== undefined) {
     const first = listeners.find((l) => l.type === "ws");
     listeners = [
       ...listeners.filter((l) => l.type !== "ws"),
-      { type: "ws", port: flags.wsPort, host: undefined, path: flags.wsPath ?? first?.path ?? "/mqtt" },
+      { type: "ws", port: flags.wsPort, host: first?.host, path: flags.wsPath ?? first?.path ?? "/mqtt" },
     ];
   } else if (flags.wsPath !== undefined) {
     if (!listeners.some((l) => l.type === "ws")) errors.push("--ws-path needs --ws-port or a ws listener in the config");
@@ -328,15 +351,23 @@ export function resolveSettings(file: ConfigFile, flags: CliFlags): Parsed<Setti
     const key = flags.key ?? first?.key;
     if (cert === undefined || key === undefined) errors.push("--tls-port needs --cert FILE and --key FILE");
     else {
+      const certFrom = flags.cert !== undefined ? "--cert" : (first?.certFrom ?? "--cert");
+      const keyFrom = flags.key !== undefined ? "--key" : (first?.keyFrom ?? "--key");
       listeners = [
         ...listeners.filter((l) => l.type !== "tls"),
-        { type: "tls", port: flags.tlsPort, host: undefined, cert, key, index: undefined },
+        { type: "tls", port: flags.tlsPort, host: first?.host, cert, key, certFrom, keyFrom },
       ];
     }
   } else if (flags.cert !== undefined || flags.key !== undefined) {
     if (!listeners.some((l) => l.type === "tls")) errors.push("--cert and --key need --tls-port");
     listeners = listeners.map((l) =>
-      l.type === "tls" ? { ...l, cert: flags.cert ?? l.cert, key: flags.key ?? l.key, index: undefined } : l,
+      l.type !== "tls"
+        ? l
+        : {
+            ...l,
+            ...(flags.cert !== undefined && { cert: flags.cert, certFrom: "--cert" }),
+            ...(flags.key !== undefined && { key: flags.key, keyFrom: "--key" }),
+          },
     );
   }
   if (flags.host !== undefined) listeners = listeners.map((l) => ({ ...l, host: flags.host }));

@@ -5,6 +5,7 @@
 // (fail-stop: restart it and it restores what was acknowledged).
 import { readFileSync } from "node:fs";
 import * as net from "node:net";
+import * as tls from "node:tls";
 import type { Transport } from "@harbormq/broker";
 import { tcpTransport, tlsTransport } from "@harbormq/transport-tcp";
 import { wsTransport } from "@harbormq/transport-ws";
@@ -73,29 +74,53 @@ export function prepare(argv: readonly string[], io: Io): Prepared {
     return { kind: "exit", code: 2 };
   }
   const settings = resolved.value;
-  // Read certificates now: a missing file is a configuration error, not a crash at bind time.
-  const tls = new Map<ListenerSettings, { cert: Buffer; key: Buffer }>();
+  // Read and parse certificates now: a missing or unusable file is a configuration error, not a
+  // crash at bind time (tls.createServer parses them outside any error handling).
+  const certs = new Map<ListenerSettings, { cert: Buffer; key: Buffer }>();
   const errors: string[] = [];
   for (const l of settings.listeners) {
     if (l.type !== "tls") continue;
-    const read = (what: "cert" | "key", path: string): Buffer | undefined => {
+    const read = (where: string, path: string): Buffer | undefined => {
       try {
         return readFileSync(path);
       } catch (err) {
-        const where = l.index === undefined ? `--${what}` : `listeners.${l.index}.${what}`;
         errors.push(`${where}: cannot read ${JSON.stringify(path)}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
         return undefined;
       }
     };
-    const cert = read("cert", l.cert);
-    const key = read("key", l.key);
-    if (cert !== undefined && key !== undefined) tls.set(l, { cert, key });
+    const cert = read(l.certFrom, l.cert);
+    const key = read(l.keyFrom, l.key);
+    if (cert === undefined || key === undefined) continue;
+    const problem = tlsProblem(cert, key);
+    if (problem === undefined) certs.set(l, { cert, key });
+    else if (problem.what === "cert") errors.push(`${l.certFrom}: ${JSON.stringify(l.cert)} is not a usable certificate (PEM): ${problem.message}`);
+    else if (problem.what === "key") errors.push(`${l.keyFrom}: ${JSON.stringify(l.key)} is not a usable private key (PEM): ${problem.message}`);
+    else errors.push(`${l.keyFrom}: ${JSON.stringify(l.key)} does not match the certificate ${JSON.stringify(l.cert)} (${l.certFrom}): ${problem.message}`);
   }
   if (errors.length > 0) {
     io.stderr(errors.map((e) => `harbormq: ${e}\n`).join(""));
     return { kind: "exit", code: 2 };
   }
-  return { kind: "start", settings, tls };
+  return { kind: "start", settings, tls: certs };
+}
+
+/** Parses a certificate and key the way the TLS listener will, one at a time so that the error
+ *  names the file at fault; undefined when they are usable together. */
+function tlsProblem(cert: Buffer, key: Buffer): { what: "cert" | "key" | "pair"; message: string } | undefined {
+  const attempt = (options: tls.SecureContextOptions): string | undefined => {
+    try {
+      tls.createSecureContext(options);
+      return undefined;
+    } catch (err) {
+      return (err as Error).message;
+    }
+  };
+  const c = attempt({ cert });
+  if (c !== undefined) return { what: "cert", message: c };
+  const k = attempt({ key });
+  if (k !== undefined) return { what: "key", message: k };
+  const p = attempt({ cert, key });
+  return p === undefined ? undefined : { what: "pair", message: p };
 }
 
 /** Whether this host can bind an IPv6 socket (":: " then also accepts IPv4 on Linux). */
@@ -165,7 +190,15 @@ export async function run(
     process.on("unhandledRejection", fatal("unhandled rejection"));
   }
   const anyHost = (await ipv6Available()) ? "::" : "0.0.0.0";
-  const transports = makeTransports(settings, tls, anyHost);
+  let transports: Transport[];
+  try {
+    transports = makeTransports(settings, tls, anyHost);
+  } catch (err) {
+    // prepare() checked the certificates; whatever else a transport refuses is still the
+    // configuration's fault, not a crash.
+    io.stderr(`harbormq: cannot set up the listeners: ${(err as Error).message}\n`);
+    return 2;
+  }
 
   const events = new EventLog(logger, () => performance.now());
   const flusher = setInterval(() => events.flush(), 1000);

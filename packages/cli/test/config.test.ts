@@ -207,7 +207,7 @@ describe("flags override the file", () => {
     });
     expect(settings({}, ["--tls-port", "2002", "--cert", "a", "--key", "b"]).listeners).toEqual([
       { type: "tcp", port: 1883, host: undefined },
-      { type: "tls", port: 2002, host: undefined, cert: "a", key: "b", index: undefined },
+      { type: "tls", port: 2002, host: undefined, cert: "a", key: "b", certFrom: "--cert", keyFrom: "--key" },
     ]);
     const r = resolveSettings({}, flags(["--tls-port", "2002"]));
     expect(r.ok ? [] : r.errors).toEqual(["--tls-port needs --cert FILE and --key FILE"]);
