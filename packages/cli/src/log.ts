@@ -18,10 +18,25 @@ export interface Logger {
   debug(event: string, message: string, fields?: Fields): void;
 }
 
+/** Control characters (C0, DEL, C1) and the Unicode line and paragraph separators. */
+const controls = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g;
+const shortEscapes: Readonly<Record<string, string>> = { "\n": "\\n", "\r": "\\r", "\t": "\\t" };
+
+/** The message of a text line with its control characters escaped (`\n`, `\x1b`, `\u2028`):
+ *  one event is one line, and a newline in an error text or a client's value cannot start a
+ *  line that looks like another event (found by review). */
+export function escapeControls(text: string): string {
+  return text.replace(controls, (c) => {
+    const code = c.charCodeAt(0);
+    return shortEscapes[c] ?? (code < 0x100 ? `\\x${code.toString(16).padStart(2, "0")}` : `\\u${code.toString(16)}`);
+  });
+}
+
 /** A value in a text line: bare when it is simple, JSON-quoted otherwise. */
 function textValue(v: string | number | boolean): string {
   if (typeof v !== "string") return String(v);
-  return /^[\w.:/@[\]+-]+$/.test(v) ? v : JSON.stringify(v);
+  // JSON.stringify escapes C0 controls but not DEL, C1 or U+2028/2029.
+  return /^[\w.:/@[\]+-]+$/.test(v) ? v : escapeControls(JSON.stringify(v));
 }
 
 export function formatLine(format: LogFormat, time: Date, level: LogLevel, event: string, message: string, fields: Fields = {}): string {
@@ -30,7 +45,7 @@ export function formatLine(format: LogFormat, time: Date, level: LogLevel, event
     for (const [k, v] of Object.entries(fields)) if (v !== undefined) o[k] = v;
     return JSON.stringify(o);
   }
-  let line = `${time.toISOString()} ${level.toUpperCase().padEnd(5)} ${message}`;
+  let line = `${time.toISOString()} ${level.toUpperCase().padEnd(5)} ${escapeControls(message)}`;
   for (const [k, v] of Object.entries(fields)) if (v !== undefined) line += ` ${k}=${textValue(v)}`;
   return line;
 }

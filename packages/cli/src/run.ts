@@ -161,8 +161,9 @@ function describeListenError(err: unknown): string {
   if (e.code === "EACCES") return `permission denied (${e.address ?? "?"}:${e.port ?? "?"})`;
   if (e.code === "EADDRNOTAVAIL") return `address not available (${e.address ?? "?"})`;
   if (e.code === "ERR_DLOPEN_FAILED" || /NODE_MODULE_VERSION/.test(e.message ?? "")) {
-    return `the SQLite store (better-sqlite3) cannot load in Node ${process.version}: ${e.message}\n` +
-      "Rebuild it for this Node (npm rebuild better-sqlite3) or run without disk with --memory";
+    // One line: a log line is one event.
+    return `the SQLite store (better-sqlite3) cannot load in Node ${process.version}: ${e.message}; ` +
+      "rebuild it for this Node (npm rebuild better-sqlite3) or run without disk with --memory";
   }
   return e.message ?? String(err);
 }

@@ -11,6 +11,7 @@ import { parseFlags } from "../src/args.js";
 import type { CliFlags } from "../src/args.js";
 import { parseConfigText, resolveSettings } from "../src/config.js";
 import type { ConfigFile } from "../src/config.js";
+import { formatLine } from "../src/log.js";
 import { assertBuilt, mainJs, nodeBinary, root, selfSignedCert, tempDir } from "./e2e/harness.js";
 
 function flags(argv: string[] = []): CliFlags {
@@ -161,6 +162,12 @@ describe("review: text logs are one line per event", () => {
     expect(r.code).toBe(1);
     const lines = r.stdout.trim().split("\n");
     for (const line of lines) expect(line).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z (INFO|WARN|ERROR|DEBUG) /);
+  });
+
+  it("formatLine escapes control characters in the message and in values", () => {
+    const line = formatLine("text", new Date(0), "warn", "x", "a\r\nb\u001b[31m\u2028c", { v: "1\n2\u0085\u2029" });
+    expect(line).toBe('1970-01-01T00:00:00.000Z WARN  a\\r\\nb\\x1b[31m\\u2028c v="1\\n2\\x85\\u2029"');
+    expect(line).not.toMatch(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/);
   });
 });
 
