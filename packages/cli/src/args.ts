@@ -82,6 +82,12 @@ export function parseFlags(argv: readonly string[]): ParsedArgs {
   if (positionals.length > 0) {
     return { ok: false, error: `harbormq: unexpected argument ${JSON.stringify(positionals[0])}\nTry 'harbormq --help'.` };
   }
+  // An empty value is a mistake, mostly an unset variable (`--host "$HOST"`): an empty --host
+  // would bind every interface without a word, while "host": "" in the file is refused (found
+  // by review).
+  for (const name of ["host", "data", "cert", "key", "config"] as const) {
+    if (values[name] === "") return { ok: false, error: `harbormq: --${name} needs a non-empty value\nTry 'harbormq --help'.` };
+  }
   const port = parsePort("--port", values.port);
   const wsPort = parsePort("--ws-port", values["ws-port"]);
   const tlsPort = parsePort("--tls-port", values["tls-port"]);

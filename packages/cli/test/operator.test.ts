@@ -248,4 +248,12 @@ describe("review: an empty --host", () => {
     const refused = !parsed.ok || !resolveSettings({}, parsed.flags).ok;
     expect(refused).toBe(true);
   });
+
+  it('--data "" is a usage error too (exit 2, nothing started)', async () => {
+    const parsed = parseFlags(["--data", ""]);
+    expect(parsed.ok ? "" : parsed.error).toContain("--data");
+    const r = await runCommand(["--host", "127.0.0.1", "-p", "0", "--data", ""]);
+    expect(r.code).toBe(2);
+    expect(r.stdout).toBe("");
+  });
 });
