@@ -200,6 +200,17 @@ describe("review: a data directory the broker cannot write", () => {
   });
 });
 
+describe("review: a data directory holding a directory named harbormq.db", () => {
+  // openDatabase reads the file's header with plain fs: EISDIR without any path.
+  it("the error line names the file", async () => {
+    const dir = join(tmp.path, "isdir");
+    mkdirSync(join(dir, "harbormq.db"), { recursive: true });
+    const r = await runCommand(["--host", "127.0.0.1", "-p", "0", "--data", dir]);
+    expect(r.code).toBe(1);
+    expect(r.stdout + r.stderr).toContain(join(dir, "harbormq.db"));
+  });
+});
+
 describe("review: configuration file encodings", () => {
   // config.ts parseConfigText: JSON.parse rejects a UTF-8 byte order mark, which Windows editors
   // and PowerShell's Out-File write: "not valid JSON: Unexpected token '\uFEFF'" (invisible).

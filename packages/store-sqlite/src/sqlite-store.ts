@@ -632,6 +632,22 @@ function translate(error: unknown, file: string): unknown {
   const code = (error as { code?: unknown }).code;
   if (code === "SQLITE_BUSY" || code === "SQLITE_LOCKED") return new StoreLockedError(file, { cause: error });
   if (code === "SQLITE_NOTADB" || code === "SQLITE_CORRUPT") return new StoreCorruptError(file, (error as Error).message, { cause: error });
+  // SQLite's own text ("unable to open database file") names no file: the operator would not
+  // know which directory to fix (found by review).
+  if (typeof code === "string" && code.startsWith("SQLITE_CANTOPEN")) {
+    return new StoreOpenError(
+      `harbormq: cannot open ${file} (${(error as Error).message}): check that its directory exists and this user can write to it, and that ${file} is not a directory`,
+      file,
+      { cause: error },
+    );
+  }
+  if (typeof code === "string" && (code.startsWith("SQLITE_READONLY") || code.startsWith("SQLITE_PERM"))) {
+    return new StoreOpenError(`harbormq: cannot write ${file} (${(error as Error).message}): check that this user can write it and its directory`, file, { cause: error });
+  }
+  if (code === "EISDIR") return new StoreOpenError(`harbormq: ${file} is a directory, not a database file: move it away`, file, { cause: error });
+  if (code === "EACCES" || code === "EPERM" || code === "EROFS" || code === "ENOTDIR") {
+    return new StoreOpenError(`harbormq: cannot open ${file} (${(error as Error).message})`, file, { cause: error });
+  }
   return error;
 }
 
