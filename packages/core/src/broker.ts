@@ -66,6 +66,7 @@ interface HorizonRaise {
 type PendingOp =
   | { readonly kind: "persist"; readonly acks: Ack[]; readonly horizons: HorizonRaise[] | undefined }
   | { readonly kind: "authenticate"; readonly conn: Connection; readonly connect: ConnectPacket; readonly clientId: string; readonly assigned: boolean }
+  | { readonly kind: "authorize-will"; readonly conn: Connection; readonly connect: ConnectPacket; readonly clientId: string; readonly assigned: boolean }
   | { readonly kind: "authorize-publish"; readonly conn: Connection; readonly packet: PublishPacket }
   | { readonly kind: "authorize-subscribe"; readonly conn: Connection; readonly packet: SubscribePacket }
   | { readonly kind: "load"; readonly session: Session };
@@ -738,7 +739,27 @@ export class Broker {
       this.emit({ type: "authenticate", op, conn: conn.id, connect: p });
       return;
     }
-    this.accept(conn, p, clientId, assigned);
+    this.admit(conn, p, clientId, assigned);
+  }
+
+  /**
+   * An authenticated CONNECT with a will: the will is a PUBLISH the client makes now for later,
+   * so the authorize-publish hook is asked for its topic before the connection is accepted, as
+   * Mosquitto checks its ACL (otherwise a client refused a topic could still publish there, even
+   * retained, by dropping its connection). Refused: CONNACK 0x87 Not authorized (MQTT 5) / 0x05.
+   */
+  private admit(conn: Connection, p: ConnectPacket, clientId: string, assigned: boolean): void {
+    const will = p.will;
+    if (!this.config.authorizePublish || will === undefined) {
+      this.accept(conn, p, clientId, assigned);
+      return;
+    }
+    conn.state = "authenticating";
+    conn.connect = p;
+    const op = this.newOp();
+    conn.waitingOp = op;
+    this.ops.set(op, { kind: "authorize-will", conn, connect: p, clientId, assigned });
+    this.emit({ type: "authorize-publish", op, conn: conn.id, clientId, topic: will.topic, qos: will.qos, retain: will.retain });
   }
 
   private assignClientId(): string {
@@ -877,7 +898,7 @@ export class Broker {
         if (conn.state !== "authenticating" || conn.waitingOp !== op) return;
         conn.waitingOp = undefined;
         if (verdict.ok) {
-          this.accept(conn, rec.connect, rec.clientId, rec.assigned);
+          this.admit(conn, rec.connect, rec.clientId, rec.assigned);
           this.drainBuffer(conn);
         } else {
           // A hook's code is untrusted input: one that CONNACK cannot carry becomes 0x87.
@@ -885,6 +906,21 @@ export class Broker {
           const code5 = given >= 0x80 && isValidReasonCode("connack", 5, given) ? given : 0x87;
           const code3 = code5 === 0x86 ? 0x04 : 0x05;
           this.refuse(conn, rec.connect, code3, code5, "authentication failed");
+        }
+        return;
+      }
+      case "authorize-will": {
+        this.ops.delete(op);
+        const conn = rec.conn;
+        if (conn.state !== "authenticating" || conn.waitingOp !== op) return;
+        conn.waitingOp = undefined;
+        if (verdict.ok) {
+          this.accept(conn, rec.connect, rec.clientId, rec.assigned);
+          this.drainBuffer(conn);
+        } else {
+          const given = verdict.reasonCode;
+          const code5 = given >= 0x80 && isValidReasonCode("connack", 5, given) ? given : 0x87;
+          this.refuse(conn, rec.connect, 0x05, code5, "will topic not authorized");
         }
         return;
       }
@@ -1286,7 +1322,9 @@ export class Broker {
     const targets = this.targets;
     const mark = ++this.routeMark;
     this.tree.match(msg.topic, (session, sub) => {
-      if (sub.noLocal && session.clientId === publisher) return;
+      // No Local and Retain As Published are MQTT 5 options: a session an MQTT 3.x connection
+      // resumed has plain subscriptions ([MQTT-4.5.0-1], [MQTT-3.3.1-9]).
+      if (sub.noLocal && session.clientId === publisher && session.version === 5) return;
       if (session.routeMark !== mark) {
         session.routeMark = mark;
         session.routeQos = sub.qos;
@@ -1312,7 +1350,7 @@ export class Broker {
       targets[i] = undefined; // a length counter instead of truncating the array (a runtime call)
       // [MQTT-3.8.4-6] min(publish QoS, granted QoS); [MQTT-3.3.1-9] RETAIN=0 to existing subscriptions.
       const qos = (msg.qos < session.routeQos ? msg.qos : session.routeQos) as QoS;
-      const retain = session.routeRetainAsPublished && msg.retain;
+      const retain = session.routeRetainAsPublished && msg.retain && session.version === 5;
       const ids = session.routeIds ?? NO_IDS;
       session.routeIds = undefined;
       messagePut = this.enqueueEntry(session, msg, qos, retain, ids, messagePut);
@@ -1329,10 +1367,10 @@ export class Broker {
    *  member's granted QoS). A separate copy from the member's own non-shared subscriptions. */
   private routeShared(msg: StoredMessage, publisher: string | undefined, messagePut: boolean): void {
     this.shared.match(msg.topic, (session, sub) => {
-      if (sub.noLocal && session.clientId === publisher) return;
+      if (sub.noLocal && session.clientId === publisher && session.version === 5) return;
       const qos = (msg.qos < sub.qos ? msg.qos : sub.qos) as QoS;
       const ids = sub.subscriptionId !== undefined ? [sub.subscriptionId] : NO_IDS;
-      messagePut = this.enqueueEntry(session, msg, qos, sub.retainAsPublished && msg.retain, ids, messagePut);
+      messagePut = this.enqueueEntry(session, msg, qos, sub.retainAsPublished && msg.retain && session.version === 5, ids, messagePut);
     });
   }
 
