@@ -892,35 +892,24 @@ export class Broker {
     const rec = this.ops.get(op);
     if (rec === undefined) return;
     switch (rec.kind) {
-      case "authenticate": {
+      case "authenticate":
+      case "authorize-will": {
+        // The two gates of a CONNECT: the credentials, then (authorize-publish on) its will.
         this.ops.delete(op);
         const conn = rec.conn;
         if (conn.state !== "authenticating" || conn.waitingOp !== op) return;
         conn.waitingOp = undefined;
+        const credentials = rec.kind === "authenticate";
         if (verdict.ok) {
-          this.admit(conn, rec.connect, rec.clientId, rec.assigned);
+          if (credentials) this.admit(conn, rec.connect, rec.clientId, rec.assigned);
+          else this.accept(conn, rec.connect, rec.clientId, rec.assigned);
           this.drainBuffer(conn);
         } else {
           // A hook's code is untrusted input: one that CONNACK cannot carry becomes 0x87.
           const given = verdict.reasonCode;
           const code5 = given >= 0x80 && isValidReasonCode("connack", 5, given) ? given : 0x87;
-          const code3 = code5 === 0x86 ? 0x04 : 0x05;
-          this.refuse(conn, rec.connect, code3, code5, "authentication failed");
-        }
-        return;
-      }
-      case "authorize-will": {
-        this.ops.delete(op);
-        const conn = rec.conn;
-        if (conn.state !== "authenticating" || conn.waitingOp !== op) return;
-        conn.waitingOp = undefined;
-        if (verdict.ok) {
-          this.accept(conn, rec.connect, rec.clientId, rec.assigned);
-          this.drainBuffer(conn);
-        } else {
-          const given = verdict.reasonCode;
-          const code5 = given >= 0x80 && isValidReasonCode("connack", 5, given) ? given : 0x87;
-          this.refuse(conn, rec.connect, 0x05, code5, "will topic not authorized");
+          const code3 = credentials && code5 === 0x86 ? 0x04 : 0x05;
+          this.refuse(conn, rec.connect, code3, code5, credentials ? "authentication failed" : "will topic not authorized");
         }
         return;
       }
