@@ -22,6 +22,8 @@ export function parseSuback(r: Reader, version: ProtocolVersion): SubackPacket {
     checkReceivedCode("suback", version, c); // [MQTT-3.9.3-2] (both versions)
     reasonCodes.push(c);
   }
+  // one code per filter of a SUBSCRIBE, which has at least one ([MQTT-3.9.3-1] [MQTT-3.8.3-3])
+  if (reasonCodes.length === 0) fail("SUBACK without a reason code");
   return { type: "suback", packetId, reasonCodes, properties };
 }
 

@@ -42,7 +42,8 @@ export function parseSubscribe(r: Reader, version: ProtocolVersion): SubscribePa
     // 3.1.1 [MQTT-3.8.3-4] reserved bits 7-2, 5.0 [MQTT-3.8.3-5] reserved bits 7-6
     if ((options & ~v.optionBits) !== 0) fail(`reserved subscription option bits set (0x${options.toString(16)})`);
     const qos = options & 0x03;
-    if (qos === 3) fail("SUBSCRIBE requests QoS 3"); // 3.1.1 [MQTT-3.8.3-4]
+    // 3.1.1 [MQTT-3.8.3-4] malformed; 5.0 section 3.8.3.1: "a Protocol Error"
+    if (qos === 3) fail("SUBSCRIBE requests QoS 3", version === 5 ? PROTOCOL_ERROR : undefined);
     const noLocal = (options & 0x04) !== 0;
     const retainHandling = (options >> 4) & 0x03;
     // 5.0 section 3.8.3.1: Retain Handling 3 is a protocol error
@@ -75,6 +76,8 @@ export function subscribeLength(p: SubscribePacket, version: ProtocolVersion): n
     if (!isValidTopicFilter(s.topicFilter)) throw new TypeError(`invalid topic filter ${JSON.stringify(s.topicFilter)}`);
     checkInt(s.qos, 0, 2, "subscription qos");
     checkInt(s.retainHandling, 0, 2, "retainHandling");
+    // 5.0 [MQTT-3.8.3-4]: the decoder refuses it, so the encoder does not write it
+    if (version === 5 && s.noLocal && isSharedFilter(s.topicFilter)) throw new TypeError(`No Local on the shared subscription ${JSON.stringify(s.topicFilter)}`);
     n += stringSize(s.topicFilter, "topic filter") + 1;
   }
   return n;

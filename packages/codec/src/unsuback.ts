@@ -27,6 +27,8 @@ export function parseUnsuback(r: Reader, version: ProtocolVersion): UnsubackPack
     checkReceivedCode("unsuback", version, c); // [MQTT-3.11.3-2]
     reasonCodes.push(c);
   }
+  // one code per filter of an UNSUBSCRIBE, which has at least one ([MQTT-3.11.3-2] [MQTT-3.10.3-2])
+  if (reasonCodes.length === 0) fail("UNSUBACK without a reason code");
   return { type: "unsuback", packetId, reasonCodes, properties };
 }
 

@@ -107,10 +107,10 @@ describe("MQTT 5.0", () => {
     expectError(frame(0x82, "0001", props()), 5, PROTOCOL_ERROR);
   });
 
-  it("[MQTT-3.8.3-5] reserved option bits 6-7 are malformed; QoS 3 too; retain handling 3 is a protocol error", () => {
+  it("[MQTT-3.8.3-5] reserved option bits 6-7 are malformed; QoS 3 and retain handling 3 are protocol errors", () => {
     expectError(frame(0x82, "0001", props(), str("a"), "40"), 5, MALFORMED);
     expectError(frame(0x82, "0001", props(), str("a"), "80"), 5, MALFORMED);
-    expectError(frame(0x82, "0001", props(), str("a"), "03"), 5, MALFORMED);
+    expectError(frame(0x82, "0001", props(), str("a"), "03"), 5, PROTOCOL_ERROR); // 5.0 section 3.8.3.1
     expectError(frame(0x82, "0001", props(), str("a"), "30"), 5, PROTOCOL_ERROR);
   });
 
