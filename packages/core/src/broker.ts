@@ -1416,12 +1416,15 @@ export class Broker {
           this.sendPublishOf(conn, msg, 0, retain, false, undefined, ids, msg.qos < 2); // [MQTT-4.3.1-1]
           return messagePut;
         }
-        if (!q.tailInMemory) {
+        // With queueQos0 a persistent session's QoS 0 that has to wait is queued like QoS 1: stored,
+        // so that it survives a disconnect and may join a backlog paged out to the store.
+        persisted = s.persistent && c.queueQos0;
+        if (!persisted && !q.tailInMemory) {
           // The backlog is paged out to the store: QoS 0 may be dropped, never reordered.
           this.countDrop(s, msg, 0, "queue-full");
           return messagePut;
         }
-        persisted = false; // waits behind queued messages in memory only, to keep order
+        // else it waits behind queued messages (in memory only without queueQos0), in order
       }
     } else persisted = s.persistent;
 
