@@ -1,134 +1,7 @@
 // Randomized crash model of one persistent subscriber (core Sim, map store): found the send-horizon
 // bugs fixed in 9647961 and later; kept as a regression suite. CRASH_FUZZ_RUNS=N for more seeds.
 import { describe, expect, it } from "vitest";
-import type { PublishPacket, Packet } from "@harbormq/codec";
-import { Sim, ack, dec } from "./sim.js";
-
-function rng(seed: number) {
-  let x = seed >>> 0 || 1;
-  return () => ((x ^= x << 13), (x ^= x >>> 17), (x ^= x << 5), (x >>> 0) / 4294967296);
-}
-
-function run(seed: number, steps: number, v5: boolean): string[] {
-  const r = rng(seed);
-  const errors: string[] = [];
-  const cfg = { maxInflight: 1 + Math.floor(r() * 4), queueWindow: 1 + Math.floor(r() * 6), queueQos0: r() < 0.3, sendHorizonStep: r() < 0.7 ? 4 + Math.floor(r() * 8) : 2048 };
-  const sim = new Sim(cfg, { autoStore: false });
-  const subQos = Math.floor(r() * 3) as 0 | 1 | 2;
-  sim.connect("s", v5 ? { clean: false, version: 5, sessionExpiry: 0xffffffff } : { clean: false });
-  sim.subscribe("s", [["t", subQos]]);
-  sim.confirmAll();
-  sim.connect("p", v5 ? { version: 5 } : {});
-  sim.confirmAll();
-  let n = 0;
-  const sentQos = new Map<string, number>();
-  const pIds = new Map<number, string>();
-  const acked = new Set<string>();
-  const seen = new Map<string, number>();
-  const awaiting = new Set<number>(); // s: QoS 2 ids awaiting PUBREL (method B)
-  const delivered: string[] = [];
-  const lastByQos = new Map<number, number>();
-  const log: string[] = [];
-  let finalPhase = false;
-  const lossy = process.env.LOSSY ? true : process.env.NOLOSSY ? false : seed % 2 === 0;
-  const processS = () => {
-    for (let guard = 0; guard < 50; guard++) {
-      const ps = sim.take("s");
-      if (ps.length === 0) return;
-      for (const p of ps) {
-        if (p.type === "publish") {
-          const pl = dec(p.payload);
-          log.push(`s<${pl}:q${p.qos}:id${p.packetId}:d${p.dup ? 1 : 0}`);
-          const k = seen.get(pl) ?? 0;
-          if (p.qos === 0 && k > 0) errors.push(`QoS0 ${pl} twice`);
-          if (p.qos === 1 && k > 0 && !p.dup) errors.push(`QoS1 ${pl} repeated without DUP`);
-          let deliver = true;
-          if (p.qos === 2) {
-            if (awaiting.has(p.packetId!)) deliver = false;
-            else awaiting.add(p.packetId!);
-          }
-          if (deliver) {
-            if (p.qos === 2 && delivered.includes(pl)) errors.push(`QoS2 ${pl} delivered twice`);
-            if (k === 0) {
-              const last = lastByQos.get(p.qos) ?? -1;
-              if (Number(pl) < last) errors.push(`order: ${pl} after ${last} (QoS ${p.qos})`);
-              lastByQos.set(p.qos, Number(pl));
-              delivered.push(pl);
-            }
-            seen.set(pl, k + 1);
-          }
-          if (finalPhase || r() < 0.85) {
-            if (p.qos === 1) sim.send("s", ack("puback", p.packetId!));
-            if (p.qos === 2) sim.send("s", ack("pubrec", p.packetId!));
-          }
-        } else if (p.type === "pubrel") {
-          awaiting.delete(p.packetId);
-          sim.send("s", ack("pubcomp", p.packetId));
-        }
-      }
-    }
-  };
-  const processP = () => {
-    for (const p of sim.take("p") as Packet[]) {
-      if (p.type === "puback") acked.add(pIds.get(p.packetId)!);
-      else if (p.type === "pubrec") {
-        acked.add(pIds.get(p.packetId)!);
-        sim.send("p", ack("pubrel", p.packetId));
-      }
-    }
-  };
-  for (let step = 0; step < steps; step++) {
-    const x = r();
-    if (process.env.TRACE) log.push(`step ${step} x=${x.toFixed(3)} pending=${sim.pendingPersists().length} sOpen=${sim.isOpen("s")}`);
-    if (x < 0.35) {
-      const q = Math.floor(r() * 3) as 0 | 1 | 2;
-      const pl = String(n++);
-      sentQos.set(pl, q);
-      const id = sim.publish("p", "t", pl, q, v5 && r() < 0.3 ? { properties: { messageExpiryInterval: 1 + Math.floor(r() * 3) } } : undefined);
-      if (id !== undefined) pIds.set(id, pl);
-      log.push(`p>${pl}:q${q}`);
-    } else if (x < 0.65) sim.confirm(true);
-    else if (x < 0.9) processS();
-    else if (x < 0.92) {
-      if (sim.isOpen("s")) { if (lossy) sim.take("s"); sim.drop("s"); log.push("s offline"); }
-      else { sim.connect("s", v5 ? { clean: false, version: 5, sessionExpiry: 0xffffffff } : { clean: false }); log.push("s online"); }
-    } else if (x < 0.94) {
-      if (lossy) sim.take("s");
-      sim.drop("s");
-      sim.connect("s", v5 ? { clean: false, version: 5, sessionExpiry: 0xffffffff } : { clean: false });
-      log.push("s reconnect");
-    } else if (x < 0.955) {
-      sim.advance(1000);
-      log.push("+1s");
-    } else if (x < 0.97) {
-      log.push("CRASH");
-      if (lossy) sim.take("s");
-      sim.crash();
-      if (r() < 0.7) sim.connect("s", v5 ? { clean: false, version: 5, sessionExpiry: 0xffffffff } : { clean: false });
-      sim.connect("p", v5 ? { version: 5 } : {});
-      pIds.clear();
-    }
-    processP();
-  }
-  // settle everything and drain
-  finalPhase = true;
-  sim.confirmAll();
-  sim.drop("s");
-  sim.connect("s", v5 ? { clean: false, version: 5, sessionExpiry: 0xffffffff } : { clean: false });
-  log.push("FINAL");
-  for (let k = 0; k < 200; k++) {
-    sim.confirmAll();
-    processP();
-    processS();
-  }
-  // final check: acked QoS>=1 messages, if the subscription QoS allows, delivered
-  const expiredN = sim.events.filter((e) => e.type === "message-dropped").length;
-  for (const pl of acked) if (subQos >= 1 && sentQos.get(pl)! >= 1 && !seen.has(pl) && expiredN === 0) errors.push(`acked ${pl} never delivered`);
-  if (errors.length > 0) errors.push(`stats ${JSON.stringify(sim.broker.sessionStats("s"))} store ${JSON.stringify([...(sim.store.queues.get("s") ?? new Map()).values()])} msgs ${JSON.stringify([...sim.store.messages.values()].map((m) => dec(m.payload)))}`);
-  if (errors.length > 0) errors.push(`drops ${JSON.stringify(sim.events.filter((e) => e.type === "message-dropped"))}`);
-  if (errors.length > 0) errors.push(`cfg ${JSON.stringify(cfg)} subQos ${subQos}`, ...log.slice(-(Number(process.env.LOGN ?? 60))));
-  return errors;
-}
+import { crashWalk } from "./crash-walk.js";
 
 describe("randomized crashes of a persistent QoS 1/2 subscriber's broker (send horizon, lazy deletes, late PUBACKs)", () => {
   // A seeded random walk: publishes at QoS 0/1/2 (MQTT 5: some with a short Message Expiry
@@ -143,7 +16,7 @@ describe("randomized crashes of a persistent QoS 1/2 subscriber's broker (send h
       const failures: string[] = [];
       const runs = Number(process.env.CRASH_FUZZ_RUNS ?? 1500);
       for (let seed = 1; seed <= runs && failures.length < 3; seed++) {
-        const e = run(seed, 300, v5);
+        const e = crashWalk(seed, 300, v5);
         if (e.length > 0) failures.push(`seed ${seed}: ${e.slice(0, 12).join("\n")}`);
       }
       expect(failures).toEqual([]);

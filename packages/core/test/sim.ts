@@ -460,3 +460,35 @@ export class Sim {
     return out;
   }
 }
+
+/** MQTT 5 options of a persistent session that outlives its connection. */
+export const V5_PERSISTENT = { version: 5 as const, clean: false, sessionExpiry: 3600 };
+
+/** A persistent subscriber "s" on `filter` at `qos`, offline, and a connected publisher "p"
+ *  (both MQTT 5 with `v5`, so that messages can carry an expiry). */
+export function offline(config = {}, qos: 0 | 1 | 2 = 1, filter = "t", v5 = false) {
+  const sim = new Sim(config);
+  sim.connect("s", v5 ? V5_PERSISTENT : { clean: false });
+  sim.subscribe("s", [[filter, qos]]);
+  sim.disconnect("s");
+  sim.take("s");
+  sim.connect("p", v5 ? { version: 5 } : {});
+  return sim;
+}
+
+/** Receives and acknowledges everything until quiet; returns the payloads in order. */
+export function drain(sim: Sim, name: string): string[] {
+  const got: string[] = [];
+  for (let round = 0; round < 10_000; round++) {
+    const batch = sim.take(name);
+    if (batch.length === 0) break;
+    for (const p of batch) {
+      if (p.type === "publish") {
+        got.push(dec(p.payload));
+        if (p.qos === 1) sim.send(name, ack("puback", p.packetId!));
+        if (p.qos === 2) sim.send(name, ack("pubrec", p.packetId!));
+      } else if (p.type === "pubrel") sim.send(name, ack("pubcomp", p.packetId));
+    }
+  }
+  return got;
+}
