@@ -1443,6 +1443,9 @@ export class Broker {
       }
       if (victim.persisted) this.deleteQueued(s, victim);
       this.countDrop(s, victim.message, victim.qos, "queue-full");
+      // drop-oldest takes its victims from memory: page the older stored ones in (also for an
+      // offline session) so that the next overflow finds the oldest there, not the new message.
+      this.pageIn(s);
     }
     if (!persisted && !q.tailInMemory) {
       this.countDrop(s, msg, qos, "queue-full");
@@ -1538,12 +1541,17 @@ export class Broker {
       this.sendPublish(conn, e, false, unordered);
       i++;
     }
-    if (q.needsLoad()) {
-      const op = this.newOp();
-      q.loading = op;
-      this.ops.set(op, { kind: "load", session: s });
-      this.emit({ type: "load", op, clientId: s.clientId, afterSeq: q.memTailSeq, max: q.pageSize() });
-    }
+    this.pageIn(s);
+  }
+
+  /** Asks the store for the next page of the session's queue when its memory window ran low. */
+  private pageIn(s: Session): void {
+    const q = s.queue;
+    if (!q.needsLoad()) return;
+    const op = this.newOp();
+    q.loading = op;
+    this.ops.set(op, { kind: "load", session: s });
+    this.emit({ type: "load", op, clientId: s.clientId, afterSeq: q.memTailSeq, max: q.pageSize() });
   }
 
   private sendPublish(conn: Connection, e: QueueEntry, dup: boolean, unordered = false): void {

@@ -16,6 +16,26 @@ const V5P = { version: 5 as const, clean: false, sessionExpiry: 3600 };
 
 const pl = (ps: PublishPacket[]) => ps.map((p) => dec(p.payload));
 
+describe("drop-oldest with a paged-out queue", () => {
+  it("drops the oldest queued message, not the new one, when the older ones were paged out to the store", () => {
+    const sim = offline({ queueWindow: 2, maxQueuedMessages: 5, overflowPolicy: "drop-oldest" });
+    for (let i = 1; i <= 8; i++) sim.publish("p", "t", String(i), 1);
+    sim.connect("s", { clean: false });
+    expect(drain(sim, "s")).toEqual(["4", "5", "6", "7", "8"]);
+    expect(sim.broker.sessionStats("s")).toMatchObject({ dropped: 3 });
+  });
+
+  it("the same across a restart (the paged queue restored)", () => {
+    const sim = offline({ queueWindow: 2, maxQueuedMessages: 5, overflowPolicy: "drop-oldest" });
+    for (let i = 1; i <= 5; i++) sim.publish("p", "t", String(i), 1);
+    sim.crash();
+    sim.connect("p");
+    for (let i = 6; i <= 8; i++) sim.publish("p", "t", String(i), 1);
+    sim.connect("s", { clean: false });
+    expect(drain(sim, "s")).toEqual(["4", "5", "6", "7", "8"]);
+  });
+});
+
 describe("paging and ordering", () => {
   it("a paged queue is delivered in order, online publishes interleaved", () => {
     const sim = offline({ queueWindow: 3, maxInflight: 2 });
