@@ -5,8 +5,7 @@ import type { Duplex, Logger as BrokerLogger, Store, Transport } from "@harbormq
 import { Decoder } from "@harbormq/codec";
 import type { Packet } from "@harbormq/codec";
 import type { BrokerEvent, BrokerStats } from "@harbormq/core";
-import { join } from "node:path";
-import { DATABASE_FILE, StoreOpenError, openSqliteStore } from "@harbormq/store-sqlite";
+import { openSqliteStore } from "@harbormq/store-sqlite";
 import type { Settings } from "./config.js";
 import type { Fields, Logger } from "./log.js";
 
@@ -29,25 +28,9 @@ export interface StartOptions {
 async function openStore(settings: Settings): Promise<{ store: Store; description: string }> {
   const p = settings.persistence;
   if (p.kind === "memory") return { store: new MemoryStore(), description: "memory" };
-  try {
-    const store = await openSqliteStore(p.synchronous === undefined ? { dir: p.dir } : { dir: p.dir, synchronous: p.synchronous });
-    return { store, description: store.file };
-  } catch (err) {
-    throw storeError(err, p.dir);
-  }
-}
-
-/** A file system error while opening the store, with the path it is about: some (a read of a
- *  harbormq.db that is a directory) carry none (found by review). */
-function storeError(err: unknown, dir: string): unknown {
-  if (err instanceof StoreOpenError) return err;
-  const code = (err as NodeJS.ErrnoException).code;
-  const file = join(dir, DATABASE_FILE);
-  if (code === "EISDIR") return new Error(`${file} is a directory, not a database file: move it away`, { cause: err });
-  if (typeof code === "string" && /^E[A-Z]+$/.test(code)) {
-    return new Error(`cannot open the session store in ${dir}: ${(err as Error).message}`, { cause: err });
-  }
-  return err;
+  // File system errors come back as StoreOpenError naming the file (store-sqlite translate()).
+  const store = await openSqliteStore(p.synchronous === undefined ? { dir: p.dir } : { dir: p.dir, synchronous: p.synchronous });
+  return { store, description: store.file };
 }
 
 function fieldValue(v: unknown): string | number | boolean | undefined {

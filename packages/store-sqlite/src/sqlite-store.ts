@@ -118,8 +118,14 @@ export class SqliteStore implements Store {
 
   constructor(options: SqliteStoreOptions) {
     if ((options.dir === undefined) === (options.file === undefined)) throw new TypeError("openSqliteStore: give exactly one of `dir` and `file`");
-    if (options.dir !== undefined) mkdirSync(options.dir, { recursive: true });
     this.file = options.file ?? join(options.dir!, DATABASE_FILE);
+    if (options.dir !== undefined) {
+      try {
+        mkdirSync(options.dir, { recursive: true });
+      } catch (error) {
+        throw translate(error, this.file);
+      }
+    }
     const synchronous = options.synchronous ?? "full";
     if (synchronous !== "full" && synchronous !== "normal") throw new TypeError(`openSqliteStore: synchronous must be "full" or "normal", got ${String(synchronous)}`);
     const memory = this.file === ":memory:";
@@ -133,7 +139,8 @@ export class SqliteStore implements Store {
       this.db.close();
       throw new StoreCorruptError(this.file, `unexpected schema: ${(error as Error).message}`, { cause: error });
     }
-    this.identity = memory ? undefined : fileIdentity(this.file);
+    // (a new database file exists only now)
+    this.identity = held ?? (memory ? undefined : fileIdentity(this.file));
     if (this.identity !== undefined) openFiles.add(this.identity);
     this.lastMessageId = (this.s.getCounters.get() as { last_message_id: number }).last_message_id;
     // The common case: every apply of the turn is valid, so all of them run in one transaction
@@ -504,12 +511,16 @@ function openDatabase(file: string, synchronous: "full" | "normal"): DB {
   if (!memory && existsSync(file) && statSync(file).size > 0) {
     // Plain fs is safe here only because no store of this process holds the file: closing the
     // descriptor would drop its lock (see openFiles).
-    const fd = openSync(file, "r");
     const header = Buffer.alloc(16);
     try {
-      readSync(fd, header, 0, 16, 0);
-    } finally {
-      closeSync(fd);
+      const fd = openSync(file, "r");
+      try {
+        readSync(fd, header, 0, 16, 0);
+      } finally {
+        closeSync(fd);
+      }
+    } catch (error) {
+      throw translate(error, file); // a directory named like the file (EISDIR), no permission, ...
     }
     if (header.toString("latin1") !== SQLITE_MAGIC) throw new StoreCorruptError(file, "not a SQLite database");
     if (existsSync(`${file}-wal`)) {
